@@ -1,0 +1,300 @@
+/* The malloc family. Fast paths are inline and lock-free: a table lookup for the class, a
+ * pop or push on the thread's bin, and one state byte per slot. The state byte is what
+ * makes misuse detection exact and cheap: free swaps it atomically from LIVE to FREED, so a
+ * second free of the same slot, from any thread and whether or not the slot still sits in
+ * a cache, sees FREED and aborts; a slot never handed out reads NEVER. */
+#include "internal.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <string.h>
+
+/* Counters outside the per-thread caches (the shared sentinel) are bumped atomically. */
+#define PA_COUNT(tc, field)                                                      \
+    do {                                                                         \
+        if (pa_likely((tc) != &pa_tcache_none)) (tc)->field++;                   \
+        else __atomic_fetch_add(&pa_tcache_none.field, 1, __ATOMIC_RELAXED);     \
+    } while (0)
+
+static inline void pa_mark_live(const void *p) {
+    pa_loc_t loc = pa_locate((uintptr_t)p - pa_heap.base);
+    __atomic_store_n(pa_slot_state(&loc), PA_SLOT_LIVE, __ATOMIC_RELAXED);
+}
+
+/* Slow path of a small allocation: set up the heap or the thread's cache, refill the bin,
+ * or allocate without a cache. NULL only when the class region is exhausted. */
+static PA_NOINLINE void *pa_small_alloc_slow(int cls) {
+    pa_ensure_init();
+    pa_tcache_t *tc = pa_tcache_current;
+    if (tc == &pa_tcache_none) tc = pa_tcache_init_thread();
+    void *p;
+    if (tc) {
+        pa_bin_t *b = &tc->bins[cls];
+        if (!b->count) {
+            uint32_t n = pa_central_alloc(cls, b->items, b->cap > 1 ? b->cap / 2 : 1);
+            /* Central hands out ascending addresses; pop them in that order. */
+            for (uint32_t i = 0; i < n / 2; i++) {
+                void *t = b->items[i];
+                b->items[i] = b->items[n - 1 - i];
+                b->items[n - 1 - i] = t;
+            }
+            b->count = n;
+            if (!n) return NULL;
+        }
+        p = b->items[--b->count];
+        tc->nmalloc[cls]++;
+    } else {
+        if (!pa_central_alloc(cls, &p, 1)) return NULL;
+        __atomic_fetch_add(&pa_classes[cls].nmalloc_direct, 1, __ATOMIC_RELAXED);
+    }
+    pa_mark_live(p);
+    return p;
+}
+
+static inline void *pa_small_alloc(int cls) {
+    pa_tcache_t *tc = pa_tcache_current;
+    pa_bin_t *b = &tc->bins[cls];
+    if (pa_likely(b->count)) {
+        void *p = b->items[--b->count];
+        tc->nmalloc[cls]++;
+        pa_mark_live(p);
+        return p;
+    }
+    return pa_small_alloc_slow(cls);
+}
+
+static void *pa_large_checked(size_t n, size_t alignment, bool zero) {
+    pa_ensure_init();
+    void *p = pa_large_alloc(n, alignment, zero);
+    if (!p) errno = ENOMEM;
+    return p;
+}
+
+/* A class region ran out of address space: serve the request from a bigger class, then
+ * from a dedicated mapping. */
+static PA_COLD void *pa_alloc_overflow(int cls, size_t n, bool zero) {
+    for (int c = cls + 1; c < PA_NCLASS; c++) {
+        void *p = pa_small_alloc(c);
+        if (p) {
+            if (zero) memset(p, 0, n);
+            return p;
+        }
+    }
+    return pa_large_checked(n, 0, zero);
+}
+
+static inline void *pa_alloc(size_t n) {
+    if (pa_likely(n <= PA_SMALL_MAX)) {
+        int cls = pa_size_class(n);
+        void *p = pa_small_alloc(cls);
+        return pa_likely(p != NULL) ? p : pa_alloc_overflow(cls, n, false);
+    }
+    if (n > PTRDIFF_MAX) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return pa_large_checked(n, 0, false);
+}
+
+static PA_NOINLINE void pa_small_free_slow(int cls, void *p) {
+    pa_tcache_t *tc = pa_tcache_current;
+    if (tc == &pa_tcache_none) tc = pa_tcache_init_thread();
+    if (!tc) {
+        pa_central_free(cls, &p, 1);
+        __atomic_fetch_add(&pa_classes[cls].nfree_direct, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    pa_bin_t *b = &tc->bins[cls];
+    if (b->count == b->cap) pa_tcache_flush_bin(tc, cls, b->cap / 2);
+    b->items[b->count++] = p;
+    tc->nfree[cls]++;
+}
+
+/* Not in the small heap: a large block, or not ours at all. */
+static PA_COLD void pa_free_outside(void *p) {
+    pa_ensure_init();
+    if (pa_large_free(p)) return;
+    if (pa_large_was_freed(p)) pa_misuse("double free", p, PA_WHERE_LARGE);
+    pa_misuse("invalid free", p, PA_WHERE_NONE);
+}
+
+static inline void pa_free(void *p) {
+    uintptr_t off = (uintptr_t)p - pa_heap.base;
+    if (pa_likely(off < pa_heap.span)) {
+        pa_loc_t loc = pa_locate(off);
+        if (pa_unlikely(!loc.exact)) pa_misuse("invalid free", p, loc.cls);
+        uint8_t old = __atomic_exchange_n(pa_slot_state(&loc), PA_SLOT_FREED, __ATOMIC_RELAXED);
+        if (pa_unlikely(old != PA_SLOT_LIVE)) pa_misuse(old == PA_SLOT_FREED ? "double free" : "invalid free", p, loc.cls);
+        pa_tcache_t *tc = pa_tcache_current;
+        pa_bin_t *b = &tc->bins[loc.cls];
+        if (pa_likely(b->count < b->cap)) {
+            b->items[b->count++] = p;
+            tc->nfree[loc.cls]++;
+            return;
+        }
+        pa_small_free_slow(loc.cls, p);
+        return;
+    }
+    if (p) pa_free_outside(p);
+}
+
+/* Usable size of a live block; aborts naming `what` when p is not one. */
+static size_t pa_live_usable(const void *p, const char *invalid, const char *freed) {
+    uintptr_t off = (uintptr_t)p - pa_heap.base;
+    if (off < pa_heap.span) {
+        pa_loc_t loc = pa_locate(off);
+        if (!loc.exact) pa_misuse(invalid, p, loc.cls);
+        uint8_t st = __atomic_load_n(pa_slot_state(&loc), __ATOMIC_RELAXED);
+        if (st != PA_SLOT_LIVE) pa_misuse(st == PA_SLOT_FREED ? freed : invalid, p, loc.cls);
+        return pa_classes[loc.cls].size;
+    }
+    pa_ensure_init();
+    size_t usable = pa_large_usable(p);
+    if (usable) return usable;
+    if (pa_large_was_freed(p)) pa_misuse(freed, p, PA_WHERE_LARGE);
+    pa_misuse(invalid, p, PA_WHERE_NONE);
+}
+
+static void *pa_aligned(size_t alignment, size_t n) {
+    if (alignment <= PA_ALIGN) return pa_alloc(n);
+    if (alignment > SIZE_MAX / 2 + 1) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (alignment & (alignment - 1)) alignment = (size_t)1 << (64 - __builtin_clzl(alignment));
+    if (n > PTRDIFF_MAX - alignment) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    pa_ensure_init();
+    PA_COUNT(pa_tcache_current, naligned);
+    int cls = pa_class_for_alignment(n, alignment);
+    if (cls >= 0) {
+        void *p = pa_small_alloc(cls);
+        if (p) return p;
+    }
+    return pa_large_checked(n, alignment, false);
+}
+
+PA_EXPORT void *PA_API(malloc)(size_t n) { return pa_alloc(n); }
+
+PA_EXPORT void PA_API(free)(void *p) { pa_free(p); }
+
+PA_EXPORT void *PA_API(calloc)(size_t count, size_t size) {
+    size_t n;
+    if (__builtin_mul_overflow(count, size, &n) || n > PTRDIFF_MAX) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    PA_COUNT(pa_tcache_current, ncalloc);
+    if (n > PA_SMALL_MAX) return pa_large_checked(n, 0, true);
+    int cls = pa_size_class(n);
+    void *p = pa_small_alloc(cls);
+    if (pa_unlikely(!p)) return pa_alloc_overflow(cls, n, true);
+    return memset(p, 0, n);
+}
+
+PA_EXPORT void *PA_API(realloc)(void *p, size_t n) {
+    if (!p) return pa_alloc(n);
+    if (n == 0) {                    /* glibc frees and returns NULL */
+        pa_free(p);
+        return NULL;
+    }
+    size_t old = pa_live_usable(p, "invalid realloc", "realloc of freed block");
+    if (n > PTRDIFF_MAX) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    PA_COUNT(pa_tcache_current, nrealloc);
+    bool small = (uintptr_t)p - pa_heap.base < pa_heap.span;
+    if (small) {
+        /* Stay put while the size still maps to this class, or shrinks by less than half. */
+        if (n <= old && (n > old / 2 || pa_size_class(n) == pa_size_class(old))) return p;
+    } else if (n > PA_SMALL_MAX) {
+        void *q = pa_large_realloc(p, n);
+        if (!q) errno = ENOMEM;
+        return q;
+    }
+    void *q = pa_alloc(n);
+    if (!q) return NULL;
+    memcpy(q, p, n < old ? n : old);
+    pa_free(p);
+    return q;
+}
+
+PA_EXPORT void *PA_API(reallocarray)(void *p, size_t count, size_t size) {
+    size_t n;
+    if (__builtin_mul_overflow(count, size, &n)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return PA_API(realloc)(p, n);
+}
+
+PA_EXPORT void *PA_API(memalign)(size_t alignment, size_t n) { return pa_aligned(alignment, n); }
+
+/* glibc 2.36 treats aligned_alloc exactly like memalign. */
+PA_EXPORT void *PA_API(aligned_alloc)(size_t alignment, size_t n) { return pa_aligned(alignment, n); }
+
+PA_EXPORT int PA_API(posix_memalign)(void **out, size_t alignment, size_t n) {
+    if (alignment % sizeof(void *) != 0 || (alignment & (alignment - 1)) || alignment == 0) return EINVAL;
+    int saved = errno;               /* POSIX: reports through the return value only */
+    void *p = pa_aligned(alignment, n);
+    errno = saved;
+    if (!p) return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+PA_EXPORT void *PA_API(valloc)(size_t n) { return pa_aligned(pa_os_page_size(), n); }
+
+PA_EXPORT void *PA_API(pvalloc)(size_t n) {
+    size_t page = pa_os_page_size(), rounded;
+    if (__builtin_add_overflow(n, page - 1, &rounded)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return pa_aligned(page, rounded & ~(page - 1));
+}
+
+PA_EXPORT size_t PA_API(malloc_usable_size)(void *p) {
+    if (!p) return 0;
+    return pa_live_usable(p, "invalid usable_size", "usable_size of freed block");
+}
+
+/* The size arguments are hints glibc ignores; so do we (the metadata knows the truth). */
+PA_EXPORT void PA_API(free_sized)(void *p, size_t size) {
+    (void)size;
+    pa_free(p);
+}
+
+PA_EXPORT void PA_API(free_aligned_sized)(void *p, size_t alignment, size_t size) {
+    (void)alignment;
+    (void)size;
+    pa_free(p);
+}
+
+PA_EXPORT int PA_API(malloc_trim)(size_t pad) {
+    (void)pad;
+    pa_ensure_init();
+    pa_tcache_t *tc = pa_tcache_current;
+    if (tc != &pa_tcache_none) pa_tcache_flush_all(tc);
+    size_t released = pa_central_trim() + pa_large_trim();
+    return released > 0;
+}
+
+#ifdef PA_PRELOAD
+PA_EXPORT void cfree(void *p) { pa_free(p); }
+
+/* glibc's internal names, used by programs and libraries that wrap malloc themselves. */
+#define PA_ALIAS(name, target) extern __typeof(target) name __attribute__((alias(#target), copy(target), visibility("default")))
+PA_ALIAS(__libc_malloc, malloc);
+PA_ALIAS(__libc_free, free);
+PA_ALIAS(__libc_calloc, calloc);
+PA_ALIAS(__libc_realloc, realloc);
+PA_ALIAS(__libc_memalign, memalign);
+PA_ALIAS(__libc_valloc, valloc);
+PA_ALIAS(__libc_pvalloc, pvalloc);
+PA_ALIAS(__libc_cfree, cfree);
+PA_ALIAS(__posix_memalign, posix_memalign);
+#endif

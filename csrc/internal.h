@@ -1,0 +1,227 @@
+/* pyalloc internals shared by the csrc/ files. Prefix pa_ everywhere; nothing here is exported.
+ *
+ * Heap layout (SJMalloc-style, all metadata out of band):
+ *   heap region   one reservation split into PA_NCLASS equal class regions of 2^region_shift
+ *                 bytes; each class region is carved into power-of-two slabs of slots of one
+ *                 size, so a pointer's class, slab and slot follow from its address alone.
+ *   meta region   a separate reservation holding, per class, the slab table, the central
+ *                 free bitmaps and one state byte per slot (never/allocated/freed).
+ *   large blocks  mmap'd individually, found through an out-of-band hash table.
+ * User memory never holds allocator data, so overflows and use-after-free writes cannot
+ * steer the allocator. */
+#ifndef PA_INTERNAL_H
+#define PA_INTERNAL_H
+
+#define _GNU_SOURCE
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "pyalloc.h"
+
+#define PA_HIDDEN __attribute__((visibility("hidden")))
+#define PA_EXPORT __attribute__((visibility("default")))
+#define pa_likely(x) __builtin_expect(!!(x), 1)
+#define pa_unlikely(x) __builtin_expect(!!(x), 0)
+#define PA_NOINLINE __attribute__((noinline))
+#define PA_COLD __attribute__((cold, noinline))
+/* libc names in the preload build, pyalloc_ names in the in-process build. */
+#ifdef PA_PRELOAD
+#define PA_API(name) name
+#else
+#define PA_API(name) pyalloc_##name
+#endif
+/* The preload build's TLS is in the initial static block, so its fast path is one %fs load;
+ * the in-process build may be dlopen'ed and must use the dynamic model. */
+#ifdef PA_PRELOAD
+#define PA_TLS __thread __attribute__((tls_model("initial-exec")))
+#else
+#define PA_TLS __thread
+#endif
+
+/* ---- size classes ---------------------------------------------------------------------- */
+#define PA_ALIGN 16                  /* glibc's MALLOC_ALIGNMENT on x86-64 */
+#define PA_NCLASS 52                 /* 16..128 by 16, then 4 per power of two up to 256 KiB */
+#define PA_SMALL_MAX (256u * 1024)
+#define PA_LOOKUP_MAX 1024           /* sizes up to here map to a class by one table load */
+#define PA_SLAB_MIN_SHIFT 16         /* 64 KiB: amortises slab bookkeeping for tiny classes */
+#define PA_SLAB_MAX_SHIFT 22
+#define PA_DIV_SHIFT 42              /* slot = (offset * magic) >> 42 is exact for offsets < 4 MiB */
+
+enum { PA_SLOT_NEVER = 0, PA_SLOT_LIVE = 1, PA_SLOT_FREED = 2 };
+enum { PA_LIST_NONE = 0, PA_LIST_PARTIAL, PA_LIST_EMPTY, PA_LIST_PURGED };
+#define PA_NIL UINT32_MAX
+
+/* Futex lock whose word holds the owner's id: atfork can skip a lock the forking thread
+ * already holds (fork from a signal handler that interrupted the allocator). */
+typedef struct pa_lock_s {
+    _Atomic uint32_t word;           /* 0 free, else owner id | PA_LOCK_WAITERS */
+} pa_lock_t;
+
+typedef struct pa_slab_s {
+    uint32_t next, prev;             /* links within the list named by `list` */
+    uint16_t nfree;                  /* slots free in the central bitmap */
+    uint8_t list;
+    uint8_t pad;
+} pa_slab_t;
+
+/* Per-class central state. The first line is read-only after init and used by the fast
+ * paths; the lock and lists live on their own lines so the fast path never shares them. */
+typedef struct pa_class_s {
+    char *base;                      /* start of the class region */
+    uint8_t *state;                  /* one byte per slot, indexed slab * nslots + slot */
+    uint64_t magic;                  /* reciprocal of size for exact slot division */
+    uint32_t size;
+    uint32_t nslots;                 /* slots per slab */
+    uint32_t slab_shift;
+    uint32_t words;                  /* bitmap words per slab */
+    uint32_t max_slabs;
+    uint32_t tcache_cap;
+    _Alignas(64) pa_lock_t lock;
+    pa_slab_t *slabs;
+    uint64_t *freebits;              /* 1 = slot free in the central pool */
+    uint32_t nslabs;                 /* slabs carved so far (bump) */
+    uint32_t head[4];                /* list heads, indexed by PA_LIST_* (NONE unused) */
+    uint32_t count[4];
+    uint32_t retain;                 /* empty slabs kept resident before purging */
+    size_t handed;                   /* slots out of the central pool (programs + caches) */
+    uint64_t nmalloc_direct, nfree_direct; /* ops that bypassed thread caches */
+    uint64_t npurge;
+} pa_class_t;
+
+/* ---- thread caches ---------------------------------------------------------------------- */
+typedef struct pa_bin_s {
+    uint32_t count, cap;
+    void **items;                    /* LIFO stack of free slots, most recent on top */
+} pa_bin_t;
+
+typedef struct pa_tcache_s {
+    pa_bin_t bins[PA_NCLASS];
+    uint64_t nmalloc[PA_NCLASS];
+    uint64_t nfree[PA_NCLASS];
+    uint64_t ncalloc, nrealloc, naligned;
+    struct pa_tcache_s *next, *prev; /* registry of live caches, for stats and fork */
+    void *items[];                   /* backing store for the bins */
+} pa_tcache_t;
+
+/* ---- globals ---------------------------------------------------------------------------- */
+typedef struct pa_heap_s {
+    uintptr_t base;                  /* heap region start */
+    uintptr_t span;                  /* PA_NCLASS << region_shift */
+    uint32_t region_shift;
+    _Atomic int ready;               /* 0 none, 1 initialising, 2 ready */
+} pa_heap_t;
+
+extern pa_heap_t pa_heap PA_HIDDEN;
+extern pa_class_t pa_classes[PA_NCLASS] PA_HIDDEN;
+extern const uint8_t pa_class_lookup[PA_LOOKUP_MAX / 16 + 1] PA_HIDDEN;
+extern pa_tcache_t pa_tcache_none PA_HIDDEN;
+extern PA_TLS pa_tcache_t *pa_tcache_current PA_HIDDEN;
+
+/* ---- options (options.c) ---------------------------------------------------------------- */
+typedef struct pa_options_s {
+    bool tcache;
+    size_t retain_bytes;
+    size_t large_cache_bytes;
+    bool print_stats;
+} pa_options_t;
+extern pa_options_t pa_opt PA_HIDDEN;
+PA_HIDDEN void pa_options_init(void);
+
+/* ---- os.c ------------------------------------------------------------------------------- */
+PA_HIDDEN void *pa_os_reserve(size_t size, size_t align);
+PA_HIDDEN void *pa_os_map(size_t size);
+PA_HIDDEN void pa_os_unmap(void *p, size_t size);
+PA_HIDDEN void pa_os_purge(void *p, size_t size);
+PA_HIDDEN void *pa_os_remap(void *p, size_t old_size, size_t new_size);
+PA_HIDDEN size_t pa_os_page_size(void);
+PA_HIDDEN void pa_write_stderr(const char *s, size_t n);
+PA_HIDDEN size_t pa_fmt_hex(char *out, uintptr_t v);
+PA_HIDDEN size_t pa_fmt_dec(char *out, uint64_t v);
+__attribute__((noreturn)) PA_HIDDEN void pa_fatal(const char *msg);
+__attribute__((noreturn)) PA_HIDDEN void pa_misuse(const char *what, const void *p, int cls);
+#define PA_WHERE_LARGE (-1)
+#define PA_WHERE_NONE (-2)
+
+/* ---- lock.c ----------------------------------------------------------------------------- */
+PA_HIDDEN void pa_lock(pa_lock_t *l);
+PA_HIDDEN void pa_unlock(pa_lock_t *l);
+PA_HIDDEN bool pa_lock_held_by_me(const pa_lock_t *l);
+PA_HIDDEN uint32_t pa_thread_id(void);
+
+/* ---- slab.c: size classes and central pools --------------------------------------------- */
+PA_HIDDEN bool pa_slab_init(void);
+PA_HIDDEN uint32_t pa_central_alloc(int cls, void **out, uint32_t want);
+PA_HIDDEN void pa_central_free(int cls, void *const *ptrs, uint32_t n);
+PA_HIDDEN size_t pa_central_trim(void);
+PA_HIDDEN int pa_class_for_alignment(size_t size, size_t alignment);
+PA_HIDDEN void pa_slab_stats(pyalloc_stats *st);
+
+/* ---- large.c ---------------------------------------------------------------------------- */
+PA_HIDDEN void *pa_large_alloc(size_t size, size_t alignment, bool zero);
+PA_HIDDEN bool pa_large_free(void *p);            /* false: not a live large block */
+PA_HIDDEN size_t pa_large_usable(const void *p);  /* 0: not a live large block */
+PA_HIDDEN void *pa_large_realloc(void *p, size_t size);
+PA_HIDDEN bool pa_large_was_freed(const void *p);
+PA_HIDDEN size_t pa_large_trim(void);
+PA_HIDDEN void pa_large_stats(pyalloc_stats *st);
+extern pa_lock_t pa_large_lock PA_HIDDEN;
+
+/* ---- tcache.c --------------------------------------------------------------------------- */
+PA_HIDDEN pa_tcache_t *pa_tcache_init_thread(void);
+PA_HIDDEN void pa_tcache_flush_bin(pa_tcache_t *tc, int cls, uint32_t keep);
+PA_HIDDEN void pa_tcache_flush_all(pa_tcache_t *tc);
+PA_HIDDEN void pa_tcache_setup(void);
+PA_HIDDEN void pa_tcache_stats(pyalloc_stats *st);
+extern pa_lock_t pa_tcache_lock PA_HIDDEN;
+PA_HIDDEN void pa_tcache_after_fork_child(void);
+PA_HIDDEN bool pa_tcache_thread_dead(void);
+
+PA_HIDDEN void pa_stats_print(void);
+
+/* ---- init.c ----------------------------------------------------------------------------- */
+PA_HIDDEN void pa_init_slow(void);
+static inline void pa_ensure_init(void) {
+    if (pa_unlikely(atomic_load_explicit(&pa_heap.ready, memory_order_acquire) != 2))
+        pa_init_slow();
+}
+
+/* ---- address arithmetic ----------------------------------------------------------------- */
+static inline int pa_size_class(size_t n) {
+    if (pa_likely(n <= PA_LOOKUP_MAX)) return pa_class_lookup[(n + 15) >> 4];
+    size_t m = n - 1;
+    int b = 63 - __builtin_clzl(m);  /* n in (2^b, 2^(b+1)] */
+    return 8 + (b - 7) * 4 + (int)((m >> (b - 2)) & 3);
+}
+
+/* Where a small-heap pointer lives. Valid only when off < pa_heap.span. */
+typedef struct pa_loc_s {
+    int cls;
+    uint32_t slab;
+    uint32_t slot;
+    bool exact;                      /* p is the start of a slot that exists */
+} pa_loc_t;
+
+static inline pa_loc_t pa_locate(uintptr_t off) {
+    pa_loc_t loc;
+    loc.cls = (int)(off >> pa_heap.region_shift);
+    const pa_class_t *k = &pa_classes[loc.cls];
+    uintptr_t in_region = off & (((uintptr_t)1 << pa_heap.region_shift) - 1);
+    loc.slab = (uint32_t)(in_region >> k->slab_shift);
+    uintptr_t in_slab = in_region & (((uintptr_t)1 << k->slab_shift) - 1);
+    loc.slot = (uint32_t)((in_slab * k->magic) >> PA_DIV_SHIFT);
+    loc.exact = (uintptr_t)loc.slot * k->size == in_slab && loc.slot < k->nslots;
+    return loc;
+}
+
+static inline uint8_t *pa_slot_state(const pa_loc_t *loc) {
+    const pa_class_t *k = &pa_classes[loc->cls];
+    return &k->state[(size_t)loc->slab * k->nslots + loc->slot];
+}
+
+static inline char *pa_slot_addr(int cls, uint32_t slab, uint32_t slot) {
+    const pa_class_t *k = &pa_classes[cls];
+    return k->base + ((size_t)slab << k->slab_shift) + (size_t)slot * k->size;
+}
+
+#endif

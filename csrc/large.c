@@ -1,0 +1,257 @@
+/* Large blocks (above the biggest size class, or aligned beyond what a class offers): one
+ * mapping each, recorded in an out-of-band open-addressing table keyed by the user pointer.
+ * Freed mappings are kept in a small cache so alloc/free loops of big buffers do not pay a
+ * mmap + page faults every time; the cache is bounded by `large_cache_bytes`. */
+#include "internal.h"
+
+#include <string.h>
+
+typedef struct pa_large_s {
+    uintptr_t ptr;                   /* 0 = empty slot */
+    size_t usable;
+    uintptr_t map;
+    size_t map_size;
+} pa_large_t;
+
+#define PA_LARGE_CACHE_SLOTS 16
+#define PA_LARGE_RECENT 256          /* freed pointers remembered to name double frees */
+
+pa_lock_t pa_large_lock;
+static pa_large_t *pa_table;
+static size_t pa_table_cap;          /* power of two */
+static size_t pa_table_count;
+static struct { uintptr_t map; size_t size; } pa_cache[PA_LARGE_CACHE_SLOTS];
+static size_t pa_cache_count, pa_cache_bytes;
+static uintptr_t pa_recent[PA_LARGE_RECENT];
+static size_t pa_recent_next;
+static size_t pa_live_bytes, pa_mapped_bytes;
+static uint64_t pa_nmalloc, pa_nfree;
+
+/* Large blocks are page aligned: drop the zero bits, then mix so neighbours spread out. */
+static size_t pa_hash(uintptr_t p) {
+    uint64_t x = p >> 12;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return (size_t)x;
+}
+
+static pa_large_t *pa_find(uintptr_t p) {
+    if (!pa_table) return NULL;
+    for (size_t i = pa_hash(p) & (pa_table_cap - 1);; i = (i + 1) & (pa_table_cap - 1)) {
+        if (pa_table[i].ptr == p) return &pa_table[i];
+        if (!pa_table[i].ptr) return NULL;
+    }
+}
+
+static void pa_put(const pa_large_t *e) {
+    size_t i = pa_hash(e->ptr) & (pa_table_cap - 1);
+    while (pa_table[i].ptr) i = (i + 1) & (pa_table_cap - 1);
+    pa_table[i] = *e;
+    pa_table_count++;
+}
+
+static bool pa_grow_table(void) {
+    size_t cap = pa_table_cap ? pa_table_cap * 2 : 1024;
+    pa_large_t *old = pa_table, *fresh = pa_os_map(cap * sizeof(pa_large_t));
+    if (!fresh) return false;
+    size_t old_cap = pa_table_cap;
+    pa_table = fresh;
+    pa_table_cap = cap;
+    pa_table_count = 0;
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i].ptr) pa_put(&old[i]);
+    if (old) pa_os_unmap(old, old_cap * sizeof(pa_large_t));
+    return true;
+}
+
+/* Backward-shift deletion keeps probe chains intact without tombstones. */
+static void pa_remove(pa_large_t *e) {
+    size_t mask = pa_table_cap - 1, i = (size_t)(e - pa_table);
+    for (size_t j = (i + 1) & mask; pa_table[j].ptr; j = (j + 1) & mask) {
+        size_t home = pa_hash(pa_table[j].ptr) & mask;
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            pa_table[i] = pa_table[j];
+            i = j;
+        }
+    }
+    pa_table[i].ptr = 0;
+    pa_table_count--;
+}
+
+static bool pa_insert(const pa_large_t *e) {
+    if ((pa_table_count + 1) * 2 > pa_table_cap && !pa_grow_table()) return false;
+    pa_put(e);
+    pa_live_bytes += e->usable;
+    pa_mapped_bytes += e->map_size;
+    return true;
+}
+
+/* Best fit among cached mappings no more than 25% bigger than needed. */
+static uintptr_t pa_cache_take(size_t need, size_t *got) {
+    size_t best = PA_LARGE_CACHE_SLOTS;
+    for (size_t i = 0; i < pa_cache_count; i++)
+        if (pa_cache[i].size >= need && pa_cache[i].size <= need + need / 4 &&
+            (best == PA_LARGE_CACHE_SLOTS || pa_cache[i].size < pa_cache[best].size))
+            best = i;
+    if (best == PA_LARGE_CACHE_SLOTS) return 0;
+    uintptr_t map = pa_cache[best].map;
+    *got = pa_cache[best].size;
+    pa_cache_bytes -= *got;
+    pa_cache[best] = pa_cache[--pa_cache_count];
+    return map;
+}
+
+static bool pa_cache_put(uintptr_t map, size_t size) {
+    if (size > pa_opt.large_cache_bytes / 4 || pa_cache_bytes + size > pa_opt.large_cache_bytes ||
+        pa_cache_count == PA_LARGE_CACHE_SLOTS)
+        return false;
+    pa_cache[pa_cache_count].map = map;
+    pa_cache[pa_cache_count].size = size;
+    pa_cache_count++;
+    pa_cache_bytes += size;
+    return true;
+}
+
+void *pa_large_alloc(size_t size, size_t alignment, bool zero) {
+    size_t page = pa_os_page_size();
+    if (size > PTRDIFF_MAX - alignment - page) return NULL;
+    size_t usable = (size + page - 1) & ~(page - 1);
+    pa_large_t e = {0, usable, 0, usable};
+    if (alignment <= page) {
+        pa_lock(&pa_large_lock);
+        size_t got;
+        uintptr_t map = pa_cache_take(usable, &got);
+        if (map) {
+            e.ptr = e.map = map;
+            e.usable = e.map_size = got;
+            bool ok = pa_insert(&e);
+            pa_nmalloc += ok;
+            pa_unlock(&pa_large_lock);
+            if (!ok) {
+                pa_os_unmap((void *)map, got);
+                return NULL;
+            }
+            if (zero) memset((void *)map, 0, size);
+            return (void *)map;
+        }
+        pa_unlock(&pa_large_lock);
+        char *p = pa_os_map(usable);
+        if (!p) return NULL;
+        e.ptr = e.map = (uintptr_t)p;
+    } else {
+        /* Over-map and trim to the alignment; the trimmed ends go back to the OS. */
+        size_t span = usable + alignment;
+        char *p = pa_os_map(span);
+        if (!p) return NULL;
+        uintptr_t start = ((uintptr_t)p + alignment - 1) & ~(uintptr_t)(alignment - 1);
+        if (start > (uintptr_t)p) pa_os_unmap(p, start - (uintptr_t)p);
+        size_t tail = (uintptr_t)p + span - (start + usable);
+        if (tail) pa_os_unmap((void *)(start + usable), tail);
+        e.ptr = e.map = start;
+    }
+    pa_lock(&pa_large_lock);
+    bool ok = pa_insert(&e);
+    pa_nmalloc += ok;
+    pa_unlock(&pa_large_lock);
+    if (!ok) {
+        pa_os_unmap((void *)e.map, e.map_size);
+        return NULL;
+    }
+    return (void *)e.ptr;
+}
+
+bool pa_large_free(void *p) {
+    pa_lock(&pa_large_lock);
+    pa_large_t *found = pa_find((uintptr_t)p);
+    if (!found) {
+        pa_unlock(&pa_large_lock);
+        return false;
+    }
+    pa_large_t e = *found;
+    pa_remove(found);
+    pa_live_bytes -= e.usable;
+    pa_mapped_bytes -= e.map_size;
+    pa_nfree++;
+    pa_recent[pa_recent_next++ % PA_LARGE_RECENT] = e.ptr;
+    bool cached = pa_cache_put(e.map, e.map_size);
+    pa_unlock(&pa_large_lock);
+    if (!cached) pa_os_unmap((void *)e.map, e.map_size);
+    return true;
+}
+
+size_t pa_large_usable(const void *p) {
+    pa_lock(&pa_large_lock);
+    pa_large_t *e = pa_find((uintptr_t)p);
+    size_t usable = e ? e->usable : 0;
+    pa_unlock(&pa_large_lock);
+    return usable;
+}
+
+bool pa_large_was_freed(const void *p) {
+    bool freed = false;
+    pa_lock(&pa_large_lock);
+    for (size_t i = 0; i < PA_LARGE_RECENT && !freed; i++) freed = pa_recent[i] == (uintptr_t)p;
+    pa_unlock(&pa_large_lock);
+    return freed;
+}
+
+/* Grows or shrinks in place when the kernel can (mremap moves pages, never copies bytes).
+ * Returns NULL with the block untouched when no memory is left. p must be live and large. */
+void *pa_large_realloc(void *p, size_t size) {
+    size_t page = pa_os_page_size();
+    if (size > PTRDIFF_MAX - page) return NULL;
+    size_t usable = (size + page - 1) & ~(page - 1);
+    pa_lock(&pa_large_lock);
+    pa_large_t *found = pa_find((uintptr_t)p);
+    pa_large_t e = *found;
+    if (usable <= e.usable && usable >= e.usable / 2) {
+        pa_unlock(&pa_large_lock);
+        return p;
+    }
+    if (e.map != e.ptr) {
+        /* Over-aligned block: mremap could lose the alignment, so move it by hand. */
+        pa_unlock(&pa_large_lock);
+        void *q = pa_large_alloc(size, page, false);
+        if (!q) return NULL;
+        memcpy(q, p, size < e.usable ? size : e.usable);
+        pa_large_free(p);
+        return q;
+    }
+    void *q = pa_os_remap((void *)e.map, e.map_size, usable);
+    if (!q) {
+        pa_unlock(&pa_large_lock);
+        return NULL;
+    }
+    pa_remove(found);
+    pa_live_bytes -= e.usable;
+    pa_mapped_bytes -= e.map_size;
+    pa_large_t moved = {(uintptr_t)q, usable, (uintptr_t)q, usable};
+    pa_insert(&moved);               /* cannot fail: one entry was just removed */
+    pa_unlock(&pa_large_lock);
+    return q;
+}
+
+size_t pa_large_trim(void) {
+    pa_lock(&pa_large_lock);
+    size_t released = pa_cache_bytes;
+    while (pa_cache_count) {
+        pa_cache_count--;
+        pa_os_unmap((void *)pa_cache[pa_cache_count].map, pa_cache[pa_cache_count].size);
+    }
+    pa_cache_bytes = 0;
+    pa_unlock(&pa_large_lock);
+    return released;
+}
+
+void pa_large_stats(pyalloc_stats *st) {
+    pa_lock(&pa_large_lock);
+    st->large_in_use_bytes = pa_live_bytes;
+    st->large_count = pa_table_count;
+    st->large_mapped_bytes = pa_mapped_bytes;
+    st->large_cached_bytes = pa_cache_bytes;
+    st->nlarge_malloc = pa_nmalloc;
+    st->nlarge_free = pa_nfree;
+    st->metadata_bytes += pa_table_cap * sizeof(pa_large_t);
+    pa_unlock(&pa_large_lock);
+}

@@ -1,0 +1,134 @@
+/* Operating-system interface: every mapping pyalloc makes goes through here. mmap only,
+ * never brk, so the program's own sbrk users and glibc's fallback arena are undisturbed. */
+#include "internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+size_t pa_os_page_size(void) {
+    static size_t page;
+    if (!page) page = (size_t)sysconf(_SC_PAGESIZE);
+    return page;
+}
+
+/* Address space backed on first touch. MAP_NORESERVE keeps a multi-GiB reservation from
+ * counting against the overcommit heuristic; untouched pages cost no RSS. */
+void *pa_os_reserve(size_t size, size_t align) {
+    size_t span = size + align;
+    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    uintptr_t start = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
+    size_t head = start - (uintptr_t)p;
+    if (head) munmap(p, head);
+    size_t tail = span - head - size;
+    if (tail) munmap((char *)start + size, tail);
+    return (void *)start;
+}
+
+void *pa_os_map(size_t size) {
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void pa_os_unmap(void *p, size_t size) {
+    int saved = errno;
+    munmap(p, size);
+    errno = saved;
+}
+
+/* MADV_DONTNEED rather than MADV_FREE: RSS drops at once, which is what users measure, and
+ * the pages read back as zero, which calloc relies on for fresh slabs. */
+void pa_os_purge(void *p, size_t size) {
+    int saved = errno;
+    madvise(p, size, MADV_DONTNEED);
+    errno = saved;
+}
+
+void *pa_os_remap(void *p, size_t old_size, size_t new_size) {
+    void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE);
+    return q == MAP_FAILED ? NULL : q;
+}
+
+void pa_write_stderr(const char *s, size_t n) {
+    while (n) {
+        ssize_t w = write(STDERR_FILENO, s, n);
+        if (w <= 0) {
+            if (w < 0 && errno == EINTR) continue;
+            return;
+        }
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+size_t pa_fmt_hex(char *out, uintptr_t v) {
+    char tmp[16];
+    size_t n = 0;
+    do {
+        tmp[n++] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    out[0] = '0';
+    out[1] = 'x';
+    for (size_t i = 0; i < n; i++) out[2 + i] = tmp[n - 1 - i];
+    return n + 2;
+}
+
+size_t pa_fmt_dec(char *out, uint64_t v) {
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* abort() without stdio or malloc: the heap may be what is broken. */
+static __attribute__((noreturn)) void pa_abort(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGABRT);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    abort();
+}
+
+void pa_fatal(const char *msg) {
+    pa_write_stderr("pyalloc: ", 9);
+    pa_write_stderr(msg, strlen(msg));
+    pa_write_stderr("\n", 1);
+    pa_abort();
+}
+
+/* One line, `pyalloc: <what> <pointer> (<where>)`, so logs and tests can match it. */
+void pa_misuse(const char *what, const void *p, int cls) {
+    char line[160];
+    size_t n = 0;
+    size_t wl = strlen(what);
+    memcpy(line, "pyalloc: ", 9);
+    n = 9;
+    memcpy(line + n, what, wl);
+    n += wl;
+    line[n++] = ' ';
+    n += pa_fmt_hex(line + n, (uintptr_t)p);
+    line[n++] = ' ';
+    line[n++] = '(';
+    if (cls >= 0) {
+        memcpy(line + n, "size class ", 11);
+        n += 11;
+        n += pa_fmt_dec(line + n, pa_classes[cls].size);
+    } else {
+        const char *where = cls == PA_WHERE_LARGE ? "large" : "no size class";
+        memcpy(line + n, where, strlen(where));
+        n += strlen(where);
+    }
+    line[n++] = ')';
+    line[n++] = '\n';
+    pa_write_stderr(line, n);
+    pa_abort();
+}

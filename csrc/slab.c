@@ -1,0 +1,240 @@
+/* Size classes and the central per-class pools.
+ *
+ * Each class owns a fixed region of the heap reservation, carved into equal power-of-two
+ * slabs. The central pool tracks free slots in a per-slab bitmap (out of band) and keeps
+ * slabs on three lists: partial (some slots free), empty (all free, pages resident) and
+ * purged (all free, pages returned to the OS). Thread caches move slots in and out in
+ * batches, so the class lock is taken once per batch, not per malloc. */
+#include "internal.h"
+
+#include <string.h>
+
+pa_class_t pa_classes[PA_NCLASS];
+pa_heap_t pa_heap;
+
+const uint8_t pa_class_lookup[PA_LOOKUP_MAX / 16 + 1] = {
+    0,  0,  1,  2,  3,  4,  5,  6,  7,  8,  8,  9,  9,  10, 10, 11, 11, 12, 12, 12, 12, 13,
+    13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17,
+    17, 17, 17, 17, 17, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19};
+
+/* 16-byte steps up to 128, then four classes per power of two: internal fragmentation
+ * stays under 25% (under 12.5% on average) without a long tail of rarely used classes. */
+static uint32_t pa_class_size(int c) {
+    if (c < 8) return 16u * (uint32_t)(c + 1);
+    int b = 7 + (c - 8) / 4, k = (c - 8) % 4;
+    return (1u << b) + (uint32_t)(k + 1) * (1u << (b - 2));
+}
+
+static uint32_t pa_ceil_log2(uint64_t v) { return v <= 1 ? 0 : 64 - (uint32_t)__builtin_clzl(v - 1); }
+
+static size_t pa_page_round(size_t n) {
+    size_t page = pa_os_page_size();
+    return (n + page - 1) & ~(page - 1);
+}
+
+/* Sizes of one class's metadata arrays for a given region size. */
+static size_t pa_meta_size(const pa_class_t *k, uint32_t max_slabs) {
+    return pa_page_round((size_t)max_slabs * sizeof(pa_slab_t)) +
+           pa_page_round((size_t)max_slabs * k->words * sizeof(uint64_t)) +
+           pa_page_round((size_t)max_slabs * k->nslots);
+}
+
+bool pa_slab_init(void) {
+    for (int c = 0; c < PA_NCLASS; c++) {
+        pa_class_t *k = &pa_classes[c];
+        k->size = pa_class_size(c);
+        /* At least 8 slots a slab so big classes do not waste a slab tail per object. */
+        uint32_t shift = pa_ceil_log2((uint64_t)k->size * 8);
+        if (shift < PA_SLAB_MIN_SHIFT) shift = PA_SLAB_MIN_SHIFT;
+        k->slab_shift = shift;
+        k->nslots = (1u << shift) / k->size;
+        k->words = (k->nslots + 63) / 64;
+        k->magic = ((uint64_t)1 << PA_DIV_SHIFT) / k->size + 1;
+        uint32_t cap = 65536 / k->size;
+        k->tcache_cap = !pa_opt.tcache ? 0 : cap > 128 ? 128 : cap < 2 ? 2 : cap;
+        size_t slab_bytes = (size_t)1 << shift;
+        k->retain = (uint32_t)(pa_opt.retain_bytes / slab_bytes);
+        if (k->retain == 0 && pa_opt.retain_bytes) k->retain = 1;
+        for (int l = 0; l < 4; l++) k->head[l] = PA_NIL;
+    }
+
+    /* 16 GiB per class is far beyond any class's working set on today's machines; halve it
+     * when the address space is limited (RLIMIT_AS, valgrind, 39-bit VMs). */
+    for (uint32_t shift = 34; shift >= 26; shift--) {
+        size_t region = (size_t)1 << shift;
+        size_t meta = 0;
+        for (int c = 0; c < PA_NCLASS; c++) meta += pa_meta_size(&pa_classes[c], (uint32_t)(region >> pa_classes[c].slab_shift));
+        char *heap = pa_os_reserve(region * PA_NCLASS, (size_t)1 << PA_SLAB_MAX_SHIFT);
+        if (!heap) continue;
+        char *m = pa_os_reserve(meta, pa_os_page_size());
+        if (!m) {
+            pa_os_unmap(heap, region * PA_NCLASS);
+            continue;
+        }
+        pa_heap.base = (uintptr_t)heap;
+        pa_heap.span = region * PA_NCLASS;
+        pa_heap.region_shift = shift;
+        for (int c = 0; c < PA_NCLASS; c++) {
+            pa_class_t *k = &pa_classes[c];
+            k->max_slabs = (uint32_t)(region >> k->slab_shift);
+            k->base = heap + (size_t)c * region;
+            k->slabs = (pa_slab_t *)m;
+            m += pa_page_round((size_t)k->max_slabs * sizeof(pa_slab_t));
+            k->freebits = (uint64_t *)m;
+            m += pa_page_round((size_t)k->max_slabs * k->words * sizeof(uint64_t));
+            k->state = (uint8_t *)m;
+            m += pa_page_round((size_t)k->max_slabs * k->nslots);
+        }
+        return true;
+    }
+    return false;
+}
+
+static void pa_list_push(pa_class_t *k, uint32_t s, uint8_t list) {
+    pa_slab_t *sl = &k->slabs[s];
+    sl->list = list;
+    sl->prev = PA_NIL;
+    sl->next = k->head[list];
+    if (sl->next != PA_NIL) k->slabs[sl->next].prev = s;
+    k->head[list] = s;
+    k->count[list]++;
+}
+
+static void pa_list_remove(pa_class_t *k, uint32_t s) {
+    pa_slab_t *sl = &k->slabs[s];
+    if (sl->list == PA_LIST_NONE) return;
+    if (sl->prev != PA_NIL) k->slabs[sl->prev].next = sl->next;
+    else k->head[sl->list] = sl->next;
+    if (sl->next != PA_NIL) k->slabs[sl->next].prev = sl->prev;
+    k->count[sl->list]--;
+    sl->list = PA_LIST_NONE;
+}
+
+static void pa_purge_slab(pa_class_t *k, uint32_t s) {
+    pa_os_purge(k->base + ((size_t)s << k->slab_shift), (size_t)1 << k->slab_shift);
+    k->npurge++;
+}
+
+/* The slab to take slots from: partially used first (keeps slabs dense so empty ones can be
+ * returned), then resident empty, then purged, then a fresh one. */
+static uint32_t pa_pick_slab(pa_class_t *k) {
+    for (int l = PA_LIST_PARTIAL; l <= PA_LIST_PURGED; l++)
+        if (k->head[l] != PA_NIL) return k->head[l];
+    if (k->nslabs == k->max_slabs) return PA_NIL;
+    uint32_t s = k->nslabs++;
+    uint64_t *bits = &k->freebits[(size_t)s * k->words];
+    for (uint32_t w = 0; w < k->words; w++) {
+        uint32_t left = k->nslots - w * 64;
+        bits[w] = left >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << left) - 1);
+    }
+    k->slabs[s].nfree = (uint16_t)k->nslots;
+    k->slabs[s].list = PA_LIST_NONE;
+    return s;
+}
+
+uint32_t pa_central_alloc(int cls, void **out, uint32_t want) {
+    pa_class_t *k = &pa_classes[cls];
+    uint32_t n = 0;
+    pa_lock(&k->lock);
+    while (n < want) {
+        uint32_t s = pa_pick_slab(k);
+        if (s == PA_NIL) break;
+        pa_slab_t *sl = &k->slabs[s];
+        uint64_t *bits = &k->freebits[(size_t)s * k->words];
+        for (uint32_t w = 0; w < k->words && n < want; w++) {
+            uint64_t b = bits[w];
+            while (b && n < want) {
+                uint32_t slot = w * 64 + (uint32_t)__builtin_ctzll(b);
+                b &= b - 1;
+                out[n++] = pa_slot_addr(cls, s, slot);
+                sl->nfree--;
+            }
+            bits[w] = b;
+        }
+        if (sl->list != PA_LIST_PARTIAL) {
+            pa_list_remove(k, s);
+            if (sl->nfree) pa_list_push(k, s, PA_LIST_PARTIAL);
+        } else if (!sl->nfree) {
+            pa_list_remove(k, s);
+        }
+    }
+    k->handed += n;
+    pa_unlock(&k->lock);
+    return n;
+}
+
+void pa_central_free(int cls, void *const *ptrs, uint32_t n) {
+    pa_class_t *k = &pa_classes[cls];
+    pa_lock(&k->lock);
+    for (uint32_t i = 0; i < n; i++) {
+        pa_loc_t loc = pa_locate((uintptr_t)ptrs[i] - pa_heap.base);
+        uint64_t *word = &k->freebits[(size_t)loc.slab * k->words + loc.slot / 64];
+        uint64_t bit = (uint64_t)1 << (loc.slot % 64);
+        if (pa_unlikely(*word & bit)) pa_fatal("internal error: slot freed twice into the central pool");
+        *word |= bit;
+        pa_slab_t *sl = &k->slabs[loc.slab];
+        if (++sl->nfree == 1) pa_list_push(k, loc.slab, PA_LIST_PARTIAL);
+        if (sl->nfree == k->nslots) {
+            pa_list_remove(k, loc.slab);
+            if (k->count[PA_LIST_EMPTY] < k->retain) {
+                pa_list_push(k, loc.slab, PA_LIST_EMPTY);
+            } else {
+                pa_purge_slab(k, loc.slab);
+                pa_list_push(k, loc.slab, PA_LIST_PURGED);
+            }
+        }
+    }
+    k->handed -= n;
+    pa_unlock(&k->lock);
+}
+
+size_t pa_central_trim(void) {
+    size_t released = 0;
+    for (int c = 0; c < PA_NCLASS; c++) {
+        pa_class_t *k = &pa_classes[c];
+        pa_lock(&k->lock);
+        while (k->head[PA_LIST_EMPTY] != PA_NIL) {
+            uint32_t s = k->head[PA_LIST_EMPTY];
+            pa_list_remove(k, s);
+            pa_purge_slab(k, s);
+            pa_list_push(k, s, PA_LIST_PURGED);
+            released += (size_t)1 << k->slab_shift;
+        }
+        pa_unlock(&k->lock);
+    }
+    return released;
+}
+
+/* Slots of a class whose size is a multiple of the alignment start aligned, because slabs
+ * are aligned to their (power-of-two) size. */
+int pa_class_for_alignment(size_t size, size_t alignment) {
+    size_t need = size > alignment ? size : alignment;
+    if (need > PA_SMALL_MAX) return -1;
+    for (int c = pa_size_class(need); c < PA_NCLASS; c++) {
+        const pa_class_t *k = &pa_classes[c];
+        if (k->size % alignment == 0 && (((size_t)1 << k->slab_shift) % alignment) == 0) return c;
+    }
+    return -1;
+}
+
+void pa_slab_stats(pyalloc_stats *st) {
+    st->nclasses = PA_NCLASS;
+    for (int c = 0; c < PA_NCLASS; c++) {
+        pa_class_t *k = &pa_classes[c];
+        pyalloc_class_stats *cs = &st->classes[c];
+        size_t slab_bytes = (size_t)1 << k->slab_shift;
+        pa_lock(&k->lock);
+        cs->size = k->size;
+        cs->slab_size = slab_bytes;
+        cs->slabs = k->nslabs;
+        cs->slabs_resident = k->nslabs - k->count[PA_LIST_PURGED];
+        cs->in_use_count = k->handed;   /* caches are subtracted by pa_tcache_stats */
+        cs->nmalloc += k->nmalloc_direct;
+        cs->nfree += k->nfree_direct;
+        st->npurge += k->npurge;
+        st->mapped_bytes += (size_t)k->nslabs * slab_bytes;
+        st->resident_bytes += (size_t)(k->nslabs - k->count[PA_LIST_PURGED]) * slab_bytes;
+        st->metadata_bytes += (size_t)k->nslabs * (sizeof(pa_slab_t) + k->words * 8 + k->nslots);
+        pa_unlock(&k->lock);
+    }
+}

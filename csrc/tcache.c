@@ -1,0 +1,180 @@
+/* Thread caches: per-thread LIFO stacks of free slots, one per class, filled and drained in
+ * batches from the central pools. The TLS pointer starts at a shared sentinel whose bins
+ * have capacity 0, so the fast paths need no "initialised?" test: the first miss lands in
+ * the slow path, which creates the real cache. Cache structs are recycled through a free
+ * list, so thread churn reuses a bounded set of them. */
+#include "internal.h"
+
+#include <pthread.h>
+#include <string.h>
+
+enum { PA_THREAD_FRESH = 0, PA_THREAD_CREATING, PA_THREAD_ACTIVE, PA_THREAD_DEAD };
+
+pa_tcache_t pa_tcache_none;
+PA_TLS pa_tcache_t *pa_tcache_current = &pa_tcache_none;
+static PA_TLS uint8_t pa_thread_state;
+
+pa_lock_t pa_tcache_lock;            /* guards everything below */
+static pa_tcache_t *pa_live;
+static pa_tcache_t *pa_pool;
+static char *pa_chunk;
+static size_t pa_chunk_left;
+static size_t pa_tcache_bytes;       /* one cache struct, with its item arrays */
+static size_t pa_live_count;
+static uint64_t pa_dead_nmalloc[PA_NCLASS], pa_dead_nfree[PA_NCLASS];
+static uint64_t pa_dead_ncalloc, pa_dead_nrealloc, pa_dead_naligned;
+static pthread_key_t pa_key;
+
+static void pa_tcache_destructor(void *arg);
+
+void pa_tcache_setup(void) {
+    size_t items = 0;
+    for (int c = 0; c < PA_NCLASS; c++) items += pa_classes[c].tcache_cap;
+    pa_tcache_bytes = (sizeof(pa_tcache_t) + items * sizeof(void *) + 63) & ~(size_t)63;
+    /* Keys below PTHREAD_KEY_2NDLEVEL_SIZE need no allocation in pthread_setspecific; ours
+     * is created before the program runs, so it is one of those. */
+    if (pthread_key_create(&pa_key, pa_tcache_destructor) != 0) pa_fatal("pthread_key_create failed");
+}
+
+bool pa_tcache_thread_dead(void) { return pa_thread_state == PA_THREAD_DEAD; }
+
+static pa_tcache_t *pa_tcache_obtain(void) {
+    pa_tcache_t *tc = NULL;
+    pa_lock(&pa_tcache_lock);
+    if (pa_pool) {
+        tc = pa_pool;
+        pa_pool = tc->next;
+    } else {
+        if (pa_chunk_left < pa_tcache_bytes) {
+            size_t chunk = pa_tcache_bytes * 32;
+            pa_chunk = pa_os_map(chunk);
+            pa_chunk_left = pa_chunk ? chunk : 0;
+        }
+        if (pa_chunk_left >= pa_tcache_bytes) {
+            tc = (pa_tcache_t *)pa_chunk;
+            pa_chunk += pa_tcache_bytes;
+            pa_chunk_left -= pa_tcache_bytes;
+        }
+    }
+    if (tc) {
+        memset(tc, 0, sizeof(*tc));
+        tc->next = pa_live;
+        if (pa_live) pa_live->prev = tc;
+        pa_live = tc;
+        pa_live_count++;
+    }
+    pa_unlock(&pa_tcache_lock);
+    return tc;
+}
+
+/* NULL when this thread must bypass caching: caches disabled, the thread is exiting, or we
+ * are inside cache creation (pthread_setspecific may allocate). */
+pa_tcache_t *pa_tcache_init_thread(void) {
+    if (pa_thread_state != PA_THREAD_FRESH || !pa_opt.tcache) return NULL;
+    pa_thread_state = PA_THREAD_CREATING;
+    pa_tcache_t *tc = pa_tcache_obtain();
+    if (!tc) {
+        pa_thread_state = PA_THREAD_FRESH;
+        return NULL;
+    }
+    void **items = tc->items;
+    for (int c = 0; c < PA_NCLASS; c++) {
+        tc->bins[c].cap = pa_classes[c].tcache_cap;
+        tc->bins[c].items = items;
+        items += tc->bins[c].cap;
+    }
+    pthread_setspecific(pa_key, tc);
+    pa_tcache_current = tc;
+    pa_thread_state = PA_THREAD_ACTIVE;
+    return tc;
+}
+
+/* Returns the oldest (bottom) items to the central pool and keeps the `keep` most recently
+ * freed ones, which are the likeliest to be warm in this core's cache. */
+void pa_tcache_flush_bin(pa_tcache_t *tc, int cls, uint32_t keep) {
+    pa_bin_t *b = &tc->bins[cls];
+    if (b->count <= keep) return;
+    uint32_t n = b->count - keep;
+    pa_central_free(cls, b->items, n);
+    memmove(b->items, b->items + n, keep * sizeof(void *));
+    b->count = keep;
+}
+
+void pa_tcache_flush_all(pa_tcache_t *tc) {
+    for (int c = 0; c < PA_NCLASS; c++) pa_tcache_flush_bin(tc, c, 0);
+}
+
+/* Unlinks a cache whose contents are already flushed and parks it for reuse. */
+static void pa_tcache_retire_locked(pa_tcache_t *tc) {
+    for (int c = 0; c < PA_NCLASS; c++) {
+        pa_dead_nmalloc[c] += tc->nmalloc[c];
+        pa_dead_nfree[c] += tc->nfree[c];
+    }
+    pa_dead_ncalloc += tc->ncalloc;
+    pa_dead_nrealloc += tc->nrealloc;
+    pa_dead_naligned += tc->naligned;
+    if (tc->prev) tc->prev->next = tc->next;
+    else pa_live = tc->next;
+    if (tc->next) tc->next->prev = tc->prev;
+    pa_live_count--;
+    tc->next = pa_pool;
+    pa_pool = tc;
+}
+
+static void pa_tcache_destructor(void *arg) {
+    pa_tcache_t *tc = arg;
+    /* From here on this thread allocates straight from the central pools: destructors of
+     * other keys that run after ours may still call malloc and free. */
+    pa_tcache_current = &pa_tcache_none;
+    pa_thread_state = PA_THREAD_DEAD;
+    pa_tcache_flush_all(tc);
+    pa_lock(&pa_tcache_lock);
+    pa_tcache_retire_locked(tc);
+    pa_unlock(&pa_tcache_lock);
+}
+
+/* In a fork child only the forking thread survives; the other threads' cached slots would
+ * be lost for good, so hand them back to the central pools. */
+void pa_tcache_after_fork_child(void) {
+    pa_tcache_t *mine = pa_tcache_current;
+    for (;;) {
+        pa_lock(&pa_tcache_lock);
+        pa_tcache_t *orphan = pa_live;
+        while (orphan && orphan == mine) orphan = orphan->next;
+        pa_unlock(&pa_tcache_lock);
+        if (!orphan) return;
+        pa_tcache_flush_all(orphan);
+        pa_lock(&pa_tcache_lock);
+        pa_tcache_retire_locked(orphan);
+        pa_unlock(&pa_tcache_lock);
+    }
+}
+
+/* Reads other threads' counters without synchronising: they are word-sized and only
+ * increase, so a snapshot is at worst a few operations stale. */
+void pa_tcache_stats(pyalloc_stats *st) {
+    pa_lock(&pa_tcache_lock);
+    for (int c = 0; c < PA_NCLASS; c++) {
+        st->classes[c].nmalloc += pa_dead_nmalloc[c];
+        st->classes[c].nfree += pa_dead_nfree[c];
+    }
+    st->ncalloc += pa_dead_ncalloc + __atomic_load_n(&pa_tcache_none.ncalloc, __ATOMIC_RELAXED);
+    st->nrealloc += pa_dead_nrealloc + __atomic_load_n(&pa_tcache_none.nrealloc, __ATOMIC_RELAXED);
+    st->naligned += pa_dead_naligned + __atomic_load_n(&pa_tcache_none.naligned, __ATOMIC_RELAXED);
+    for (pa_tcache_t *tc = pa_live; tc; tc = tc->next) {
+        for (int c = 0; c < PA_NCLASS; c++) {
+            pyalloc_class_stats *cs = &st->classes[c];
+            size_t cached = __atomic_load_n(&tc->bins[c].count, __ATOMIC_RELAXED);
+            cs->cached_count += cached;
+            cs->in_use_count -= cached < cs->in_use_count ? cached : cs->in_use_count;
+            cs->nmalloc += __atomic_load_n(&tc->nmalloc[c], __ATOMIC_RELAXED);
+            cs->nfree += __atomic_load_n(&tc->nfree[c], __ATOMIC_RELAXED);
+        }
+        st->ncalloc += __atomic_load_n(&tc->ncalloc, __ATOMIC_RELAXED);
+        st->nrealloc += __atomic_load_n(&tc->nrealloc, __ATOMIC_RELAXED);
+        st->naligned += __atomic_load_n(&tc->naligned, __ATOMIC_RELAXED);
+    }
+    st->threads = pa_live_count;
+    st->metadata_bytes += (pa_live_count + 1) * pa_tcache_bytes;
+    pa_unlock(&pa_tcache_lock);
+}
