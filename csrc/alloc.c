@@ -31,7 +31,7 @@ static PA_NOINLINE void *pa_small_alloc_slow(int cls) {
     if (tc) {
         pa_bin_t *b = &tc->bins[cls];
         if (!b->count) {
-            uint32_t n = pa_central_alloc(cls, b->items, b->cap > 1 ? b->cap / 2 : 1);
+            uint32_t n = pa_central_alloc(cls, tc->arena, b->items, b->cap > 1 ? b->cap / 2 : 1);
             /* Central hands out ascending addresses; pop them in that order. */
             for (uint32_t i = 0; i < n / 2; i++) {
                 void *t = b->items[i];
@@ -44,8 +44,8 @@ static PA_NOINLINE void *pa_small_alloc_slow(int cls) {
         p = b->items[--b->count];
         tc->nmalloc[cls]++;
     } else {
-        if (!pa_central_alloc(cls, &p, 1)) return NULL;
-        __atomic_fetch_add(&pa_classes[cls].nmalloc_direct, 1, __ATOMIC_RELAXED);
+        if (!pa_central_alloc(cls, 0, &p, 1)) return NULL;
+        __atomic_fetch_add(&pa_pools[cls][0].nmalloc_direct, 1, __ATOMIC_RELAXED);
     }
     pa_mark_live(p);
     return p;
@@ -101,7 +101,7 @@ static PA_NOINLINE void pa_small_free_slow(int cls, void *p) {
     if (tc == &pa_tcache_none) tc = pa_tcache_init_thread();
     if (!tc) {
         pa_central_free(cls, &p, 1);
-        __atomic_fetch_add(&pa_classes[cls].nfree_direct, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&pa_pools[cls][0].nfree_direct, 1, __ATOMIC_RELAXED);
         return;
     }
     pa_bin_t *b = &tc->bins[cls];

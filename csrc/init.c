@@ -15,9 +15,10 @@ extern void _IO_list_lock(void) __attribute__((weak));
 extern void _IO_list_unlock(void) __attribute__((weak));
 extern void _IO_list_resetlock(void) __attribute__((weak));
 
-#define PA_NFORK_LOCKS (PA_NCLASS + 2)
-static pa_lock_t *pa_fork_locks[PA_NFORK_LOCKS];
-static bool pa_fork_taken[PA_NFORK_LOCKS];
+#define PA_MAX_FORK_LOCKS (PA_NCLASS * PA_MAX_ARENAS + 2)
+static pa_lock_t *pa_fork_locks[PA_MAX_FORK_LOCKS];
+static bool pa_fork_taken[PA_MAX_FORK_LOCKS];
+static int pa_nfork_locks;
 static bool pa_fork_interrupted;     /* fork from a handler that interrupted the allocator */
 
 static void pa_print_stats_at_exit(void);
@@ -25,7 +26,7 @@ static void pa_print_stats_at_exit(void);
 static void pa_fork_prepare(void) {
     if (_IO_list_lock) _IO_list_lock();
     pa_fork_interrupted = false;
-    for (int i = 0; i < PA_NFORK_LOCKS; i++) {
+    for (int i = 0; i < pa_nfork_locks; i++) {
         /* A lock this very thread holds means fork was called from a signal handler that
          * interrupted us inside the allocator; waiting would deadlock. The interrupted
          * operation finishes (and unlocks) in both processes once the handler returns. */
@@ -36,7 +37,7 @@ static void pa_fork_prepare(void) {
 }
 
 static void pa_fork_release(void) {
-    for (int i = PA_NFORK_LOCKS - 1; i >= 0; i--)
+    for (int i = pa_nfork_locks - 1; i >= 0; i--)
         if (pa_fork_taken[i]) pa_unlock(pa_fork_locks[i]);
 }
 
@@ -61,9 +62,10 @@ void pa_init_slow(void) {
     pa_options_init();
     if (!pa_slab_init()) pa_fatal("cannot reserve address space for the heap");
     pa_tcache_setup();
-    for (int c = 0; c < PA_NCLASS; c++) pa_fork_locks[c] = &pa_classes[c].lock;
-    pa_fork_locks[PA_NCLASS] = &pa_large_lock;
-    pa_fork_locks[PA_NCLASS + 1] = &pa_tcache_lock;
+    for (int c = 0; c < PA_NCLASS; c++)
+        for (uint32_t a = 0; a < pa_narenas; a++) pa_fork_locks[pa_nfork_locks++] = &pa_pools[c][a].lock;
+    pa_fork_locks[pa_nfork_locks++] = &pa_large_lock;
+    pa_fork_locks[pa_nfork_locks++] = &pa_tcache_lock;
     atomic_store_explicit(&pa_heap.ready, 2, memory_order_release);
     pthread_atfork(pa_fork_prepare, pa_fork_parent, pa_fork_child);
     if (pa_opt.print_stats) atexit(pa_print_stats_at_exit);

@@ -60,34 +60,43 @@ typedef struct pa_lock_s {
 
 typedef struct pa_slab_s {
     uint32_t next, prev;             /* links within the list named by `list` */
-    uint16_t nfree;                  /* slots free in the central bitmap */
+    uint16_t nfree;                  /* slots free in the pool's bitmap */
     uint8_t list;
-    uint8_t pad;
+    uint8_t arena;                   /* owning pool; fixed once the slab is carved */
 } pa_slab_t;
 
-/* Per-class central state. The first line is read-only after init and used by the fast
- * paths; the lock and lists live on their own lines so the fast path never shares them. */
+/* Per-class constants, read-only after init and used by the fast paths. */
 typedef struct pa_class_s {
     char *base;                      /* start of the class region */
-    uint8_t *state;                  /* one byte per slot, indexed slab * nslots + slot */
+    uint8_t *state;                  /* one byte per slot, indexed slab * state_stride + slot */
     uint64_t magic;                  /* reciprocal of size for exact slot division */
     uint32_t size;
     uint32_t nslots;                 /* slots per slab */
+    uint32_t state_stride;           /* nslots rounded up to a cache line: no two slabs
+                                        share a line of state bytes */
     uint32_t slab_shift;
     uint32_t words;                  /* bitmap words per slab */
     uint32_t max_slabs;
     uint32_t tcache_cap;
-    _Alignas(64) pa_lock_t lock;
+    uint32_t retain;                 /* empty slabs a pool keeps resident before purging */
     pa_slab_t *slabs;
-    uint64_t *freebits;              /* 1 = slot free in the central pool */
-    uint32_t nslabs;                 /* slabs carved so far (bump) */
+    uint64_t *freebits;              /* 1 = slot free in its pool */
+    _Alignas(64) _Atomic uint32_t nslabs; /* slabs carved so far, by any arena */
+} pa_class_t;
+
+/* A central pool: the slabs of one class owned by one arena. Threads are spread over the
+ * arenas, so threads working on separate data never take slots from the same slab, which
+ * would make them write the same cache lines (user data and state bytes alike). */
+typedef struct pa_pool_s {
+    _Alignas(64) pa_lock_t lock;
     uint32_t head[4];                /* list heads, indexed by PA_LIST_* (NONE unused) */
     uint32_t count[4];
-    uint32_t retain;                 /* empty slabs kept resident before purging */
-    size_t handed;                   /* slots out of the central pool (programs + caches) */
+    size_t handed;                   /* slots out of the pool (programs + caches) */
     uint64_t nmalloc_direct, nfree_direct; /* ops that bypassed thread caches */
     uint64_t npurge;
-} pa_class_t;
+} pa_pool_t;
+
+#define PA_MAX_ARENAS 16
 
 /* ---- thread caches ---------------------------------------------------------------------- */
 typedef struct pa_bin_s {
@@ -100,6 +109,7 @@ typedef struct pa_tcache_s {
     uint64_t nmalloc[PA_NCLASS];
     uint64_t nfree[PA_NCLASS];
     uint64_t ncalloc, nrealloc, naligned;
+    uint32_t arena;
     struct pa_tcache_s *next, *prev; /* registry of live caches, for stats and fork */
     void *items[];                   /* backing store for the bins */
 } pa_tcache_t;
@@ -114,6 +124,8 @@ typedef struct pa_heap_s {
 
 extern pa_heap_t pa_heap PA_HIDDEN;
 extern pa_class_t pa_classes[PA_NCLASS] PA_HIDDEN;
+extern pa_pool_t pa_pools[PA_NCLASS][PA_MAX_ARENAS] PA_HIDDEN;
+extern uint32_t pa_narenas PA_HIDDEN;
 extern const uint8_t pa_class_lookup[PA_LOOKUP_MAX / 16 + 1] PA_HIDDEN;
 extern pa_tcache_t pa_tcache_none PA_HIDDEN;
 extern PA_TLS pa_tcache_t *pa_tcache_current PA_HIDDEN;
@@ -151,7 +163,7 @@ PA_HIDDEN uint32_t pa_thread_id(void);
 
 /* ---- slab.c: size classes and central pools --------------------------------------------- */
 PA_HIDDEN bool pa_slab_init(void);
-PA_HIDDEN uint32_t pa_central_alloc(int cls, void **out, uint32_t want);
+PA_HIDDEN uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want);
 PA_HIDDEN void pa_central_free(int cls, void *const *ptrs, uint32_t n);
 PA_HIDDEN size_t pa_central_trim(void);
 PA_HIDDEN int pa_class_for_alignment(size_t size, size_t alignment);
@@ -216,7 +228,7 @@ static inline pa_loc_t pa_locate(uintptr_t off) {
 
 static inline uint8_t *pa_slot_state(const pa_loc_t *loc) {
     const pa_class_t *k = &pa_classes[loc->cls];
-    return &k->state[(size_t)loc->slab * k->nslots + loc->slot];
+    return &k->state[(size_t)loc->slab * k->state_stride + loc->slot];
 }
 
 static inline char *pa_slot_addr(int cls, uint32_t slab, uint32_t slot) {

@@ -8,8 +8,11 @@
 #include "internal.h"
 
 #include <string.h>
+#include <unistd.h>
 
 pa_class_t pa_classes[PA_NCLASS];
+pa_pool_t pa_pools[PA_NCLASS][PA_MAX_ARENAS];
+uint32_t pa_narenas = 1;
 pa_heap_t pa_heap;
 
 const uint8_t pa_class_lookup[PA_LOOKUP_MAX / 16 + 1] = {
@@ -36,7 +39,7 @@ static size_t pa_page_round(size_t n) {
 static size_t pa_meta_size(const pa_class_t *k, uint32_t max_slabs) {
     return pa_page_round((size_t)max_slabs * sizeof(pa_slab_t)) +
            pa_page_round((size_t)max_slabs * k->words * sizeof(uint64_t)) +
-           pa_page_round((size_t)max_slabs * k->nslots);
+           pa_page_round((size_t)max_slabs * k->state_stride);
 }
 
 bool pa_slab_init(void) {
@@ -49,14 +52,19 @@ bool pa_slab_init(void) {
         k->slab_shift = shift;
         k->nslots = (1u << shift) / k->size;
         k->words = (k->nslots + 63) / 64;
+        k->state_stride = (k->nslots + 63) & ~63u;
         k->magic = ((uint64_t)1 << PA_DIV_SHIFT) / k->size + 1;
         uint32_t cap = 65536 / k->size;
         k->tcache_cap = !pa_opt.tcache ? 0 : cap > 128 ? 128 : cap < 2 ? 2 : cap;
         size_t slab_bytes = (size_t)1 << shift;
         k->retain = (uint32_t)(pa_opt.retain_bytes / slab_bytes);
         if (k->retain == 0 && pa_opt.retain_bytes) k->retain = 1;
-        for (int l = 0; l < 4; l++) k->head[l] = PA_NIL;
+        for (int a = 0; a < PA_MAX_ARENAS; a++)
+            for (int l = 0; l < 4; l++) pa_pools[c][a].head[l] = PA_NIL;
     }
+    /* Two arenas per CPU, as jemalloc does: enough that threads rarely share one. */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    pa_narenas = cpus < 1 ? 1 : cpus * 2 > PA_MAX_ARENAS ? PA_MAX_ARENAS : (uint32_t)cpus * 2;
 
     /* 16 GiB per class is far beyond any class's working set on today's machines; halve it
      * when the address space is limited (RLIMIT_AS, valgrind, 39-bit VMs). */
@@ -83,45 +91,46 @@ bool pa_slab_init(void) {
             k->freebits = (uint64_t *)m;
             m += pa_page_round((size_t)k->max_slabs * k->words * sizeof(uint64_t));
             k->state = (uint8_t *)m;
-            m += pa_page_round((size_t)k->max_slabs * k->nslots);
+            m += pa_page_round((size_t)k->max_slabs * k->state_stride);
         }
         return true;
     }
     return false;
 }
 
-static void pa_list_push(pa_class_t *k, uint32_t s, uint8_t list) {
+static void pa_list_push(const pa_class_t *k, pa_pool_t *pool, uint32_t s, uint8_t list) {
     pa_slab_t *sl = &k->slabs[s];
     sl->list = list;
     sl->prev = PA_NIL;
-    sl->next = k->head[list];
+    sl->next = pool->head[list];
     if (sl->next != PA_NIL) k->slabs[sl->next].prev = s;
-    k->head[list] = s;
-    k->count[list]++;
+    pool->head[list] = s;
+    pool->count[list]++;
 }
 
-static void pa_list_remove(pa_class_t *k, uint32_t s) {
+static void pa_list_remove(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
     pa_slab_t *sl = &k->slabs[s];
     if (sl->list == PA_LIST_NONE) return;
     if (sl->prev != PA_NIL) k->slabs[sl->prev].next = sl->next;
-    else k->head[sl->list] = sl->next;
+    else pool->head[sl->list] = sl->next;
     if (sl->next != PA_NIL) k->slabs[sl->next].prev = sl->prev;
-    k->count[sl->list]--;
+    pool->count[sl->list]--;
     sl->list = PA_LIST_NONE;
 }
 
-static void pa_purge_slab(pa_class_t *k, uint32_t s) {
+static void pa_purge_slab(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
     pa_os_purge(k->base + ((size_t)s << k->slab_shift), (size_t)1 << k->slab_shift);
-    k->npurge++;
+    pool->npurge++;
 }
 
-/* The slab to take slots from: partially used first (keeps slabs dense so empty ones can be
- * returned), then resident empty, then purged, then a fresh one. */
-static uint32_t pa_pick_slab(pa_class_t *k) {
-    for (int l = PA_LIST_PARTIAL; l <= PA_LIST_PURGED; l++)
-        if (k->head[l] != PA_NIL) return k->head[l];
-    if (k->nslabs == k->max_slabs) return PA_NIL;
-    uint32_t s = k->nslabs++;
+/* Claims the next unused slab of the class region for an arena; lock-free because every
+ * arena's pool draws from the same region. */
+static uint32_t pa_carve_slab(pa_class_t *k, uint32_t arena) {
+    uint32_t s = atomic_load_explicit(&k->nslabs, memory_order_relaxed);
+    do {
+        if (s == k->max_slabs) return PA_NIL;
+    } while (!atomic_compare_exchange_weak_explicit(&k->nslabs, &s, s + 1, memory_order_relaxed,
+                                                    memory_order_relaxed));
     uint64_t *bits = &k->freebits[(size_t)s * k->words];
     for (uint32_t w = 0; w < k->words; w++) {
         uint32_t left = k->nslots - w * 64;
@@ -129,15 +138,25 @@ static uint32_t pa_pick_slab(pa_class_t *k) {
     }
     k->slabs[s].nfree = (uint16_t)k->nslots;
     k->slabs[s].list = PA_LIST_NONE;
+    k->slabs[s].arena = (uint8_t)arena;
     return s;
 }
 
-uint32_t pa_central_alloc(int cls, void **out, uint32_t want) {
+/* The slab to take slots from: partially used first (keeps slabs dense so empty ones can be
+ * returned), then resident empty, then purged, then a fresh one. */
+static uint32_t pa_pick_slab(pa_class_t *k, pa_pool_t *pool, uint32_t arena) {
+    for (int l = PA_LIST_PARTIAL; l <= PA_LIST_PURGED; l++)
+        if (pool->head[l] != PA_NIL) return pool->head[l];
+    return pa_carve_slab(k, arena);
+}
+
+uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want) {
     pa_class_t *k = &pa_classes[cls];
+    pa_pool_t *pool = &pa_pools[cls][arena];
     uint32_t n = 0;
-    pa_lock(&k->lock);
+    pa_lock(&pool->lock);
     while (n < want) {
-        uint32_t s = pa_pick_slab(k);
+        uint32_t s = pa_pick_slab(k, pool, arena);
         if (s == PA_NIL) break;
         pa_slab_t *sl = &k->slabs[s];
         uint64_t *bits = &k->freebits[(size_t)s * k->words];
@@ -152,55 +171,66 @@ uint32_t pa_central_alloc(int cls, void **out, uint32_t want) {
             bits[w] = b;
         }
         if (sl->list != PA_LIST_PARTIAL) {
-            pa_list_remove(k, s);
-            if (sl->nfree) pa_list_push(k, s, PA_LIST_PARTIAL);
+            pa_list_remove(k, pool, s);
+            if (sl->nfree) pa_list_push(k, pool, s, PA_LIST_PARTIAL);
         } else if (!sl->nfree) {
-            pa_list_remove(k, s);
+            pa_list_remove(k, pool, s);
         }
     }
-    k->handed += n;
-    pa_unlock(&k->lock);
+    pool->handed += n;
+    pa_unlock(&pool->lock);
     return n;
 }
 
+/* Slots go back to the pool owning their slab, which may be another thread's arena:
+ * consecutive slots usually share one, so the lock is only switched when the owner changes. */
 void pa_central_free(int cls, void *const *ptrs, uint32_t n) {
     pa_class_t *k = &pa_classes[cls];
-    pa_lock(&k->lock);
+    pa_pool_t *pool = NULL;
     for (uint32_t i = 0; i < n; i++) {
         pa_loc_t loc = pa_locate((uintptr_t)ptrs[i] - pa_heap.base);
+        pa_slab_t *sl = &k->slabs[loc.slab];
+        pa_pool_t *owner = &pa_pools[cls][sl->arena];
+        if (owner != pool) {
+            if (pool) pa_unlock(&pool->lock);
+            pool = owner;
+            pa_lock(&pool->lock);
+        }
         uint64_t *word = &k->freebits[(size_t)loc.slab * k->words + loc.slot / 64];
         uint64_t bit = (uint64_t)1 << (loc.slot % 64);
         if (pa_unlikely(*word & bit)) pa_fatal("internal error: slot freed twice into the central pool");
         *word |= bit;
-        pa_slab_t *sl = &k->slabs[loc.slab];
-        if (++sl->nfree == 1) pa_list_push(k, loc.slab, PA_LIST_PARTIAL);
+        pool->handed--;
+        if (++sl->nfree == 1) pa_list_push(k, pool, loc.slab, PA_LIST_PARTIAL);
         if (sl->nfree == k->nslots) {
-            pa_list_remove(k, loc.slab);
-            if (k->count[PA_LIST_EMPTY] < k->retain) {
-                pa_list_push(k, loc.slab, PA_LIST_EMPTY);
+            pa_list_remove(k, pool, loc.slab);
+            if (pool->count[PA_LIST_EMPTY] < k->retain) {
+                pa_list_push(k, pool, loc.slab, PA_LIST_EMPTY);
             } else {
-                pa_purge_slab(k, loc.slab);
-                pa_list_push(k, loc.slab, PA_LIST_PURGED);
+                pa_purge_slab(k, pool, loc.slab);
+                pa_list_push(k, pool, loc.slab, PA_LIST_PURGED);
             }
         }
     }
-    k->handed -= n;
-    pa_unlock(&k->lock);
+    if (pool) pa_unlock(&pool->lock);
 }
 
 size_t pa_central_trim(void) {
     size_t released = 0;
     for (int c = 0; c < PA_NCLASS; c++) {
         pa_class_t *k = &pa_classes[c];
-        pa_lock(&k->lock);
-        while (k->head[PA_LIST_EMPTY] != PA_NIL) {
-            uint32_t s = k->head[PA_LIST_EMPTY];
-            pa_list_remove(k, s);
-            pa_purge_slab(k, s);
-            pa_list_push(k, s, PA_LIST_PURGED);
-            released += (size_t)1 << k->slab_shift;
+        for (uint32_t a = 0; a < pa_narenas; a++) {
+            pa_pool_t *pool = &pa_pools[c][a];
+            pa_lock(&pool->lock);
+            while (pool->head[PA_LIST_EMPTY] != PA_NIL) {
+                uint32_t s = pool->head[PA_LIST_EMPTY];
+                pa_list_remove(k, pool, s);
+                pa_purge_slab(k, pool, s);
+                pa_list_push(k, pool, s, PA_LIST_PURGED);
+                released += (size_t)1 << k->slab_shift;
+            }
+            pa_unlock(&pool->lock);
         }
-        pa_unlock(&k->lock);
     }
     return released;
 }
@@ -223,18 +253,24 @@ void pa_slab_stats(pyalloc_stats *st) {
         pa_class_t *k = &pa_classes[c];
         pyalloc_class_stats *cs = &st->classes[c];
         size_t slab_bytes = (size_t)1 << k->slab_shift;
-        pa_lock(&k->lock);
+        size_t purged = 0;
+        for (uint32_t a = 0; a < pa_narenas; a++) {
+            pa_pool_t *pool = &pa_pools[c][a];
+            pa_lock(&pool->lock);
+            purged += pool->count[PA_LIST_PURGED];
+            cs->in_use_count += pool->handed;   /* caches are subtracted by pa_tcache_stats */
+            cs->nmalloc += pool->nmalloc_direct;
+            cs->nfree += pool->nfree_direct;
+            st->npurge += pool->npurge;
+            pa_unlock(&pool->lock);
+        }
+        size_t nslabs = atomic_load_explicit(&k->nslabs, memory_order_relaxed);
         cs->size = k->size;
         cs->slab_size = slab_bytes;
-        cs->slabs = k->nslabs;
-        cs->slabs_resident = k->nslabs - k->count[PA_LIST_PURGED];
-        cs->in_use_count = k->handed;   /* caches are subtracted by pa_tcache_stats */
-        cs->nmalloc += k->nmalloc_direct;
-        cs->nfree += k->nfree_direct;
-        st->npurge += k->npurge;
-        st->mapped_bytes += (size_t)k->nslabs * slab_bytes;
-        st->resident_bytes += (size_t)(k->nslabs - k->count[PA_LIST_PURGED]) * slab_bytes;
-        st->metadata_bytes += (size_t)k->nslabs * (sizeof(pa_slab_t) + k->words * 8 + k->nslots);
-        pa_unlock(&k->lock);
+        cs->slabs = nslabs;
+        cs->slabs_resident = nslabs - purged;
+        st->mapped_bytes += nslabs * slab_bytes;
+        st->resident_bytes += (nslabs - purged) * slab_bytes;
+        st->metadata_bytes += nslabs * (sizeof(pa_slab_t) + k->words * 8 + k->state_stride);
     }
 }

@@ -21,6 +21,7 @@ static char *pa_chunk;
 static size_t pa_chunk_left;
 static size_t pa_tcache_bytes;       /* one cache struct, with its item arrays */
 static size_t pa_live_count;
+static uint32_t pa_next_arena;
 static uint64_t pa_dead_nmalloc[PA_NCLASS], pa_dead_nfree[PA_NCLASS];
 static uint64_t pa_dead_ncalloc, pa_dead_nrealloc, pa_dead_naligned;
 static pthread_key_t pa_key;
@@ -58,6 +59,7 @@ static pa_tcache_t *pa_tcache_obtain(void) {
     }
     if (tc) {
         memset(tc, 0, sizeof(*tc));
+        tc->arena = pa_next_arena++ % pa_narenas;
         tc->next = pa_live;
         if (pa_live) pa_live->prev = tc;
         pa_live = tc;
