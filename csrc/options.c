@@ -25,8 +25,8 @@ typedef struct pa_option_def_s {
 static const pa_option_def_t pa_option_defs[] = {
     {"tcache", PA_OPT_BOOL, PA_OPT_FIELD(tcache), 1, "0 or 1",
      "per-thread caches of free slots; 0 sends every operation to the locked central pools"},
-    {"retain_bytes", PA_OPT_BYTES, PA_OPT_FIELD(retain_bytes), 1u << 20, "bytes, e.g. 0, 512K, 4M",
-     "empty slabs each size class keeps resident before returning pages to the OS"},
+    {"retain_bytes", PA_OPT_BYTES, PA_OPT_FIELD(retain_bytes), 256u << 10, "bytes, e.g. 0, 512K, 4M",
+     "empty slabs each pool (size class x arena) keeps resident before returning pages to the OS"},
     {"large_cache_bytes", PA_OPT_BYTES, PA_OPT_FIELD(large_cache_bytes), 16u << 20, "bytes, e.g. 0, 64M",
      "freed large mappings kept for reuse, sparing mmap and page faults in big-buffer loops"},
     {"print_stats", PA_OPT_BOOL, PA_OPT_FIELD(print_stats), 0, "0 or 1",

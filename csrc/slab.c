@@ -54,11 +54,11 @@ bool pa_slab_init(void) {
         k->words = (k->nslots + 63) / 64;
         k->state_stride = (k->nslots + 63) & ~63u;
         k->magic = ((uint64_t)1 << PA_DIV_SHIFT) / k->size + 1;
-        uint32_t cap = 65536 / k->size;
-        k->tcache_cap = !pa_opt.tcache ? 0 : cap > 128 ? 128 : cap < 2 ? 2 : cap;
-        size_t slab_bytes = (size_t)1 << shift;
-        k->retain = (uint32_t)(pa_opt.retain_bytes / slab_bytes);
-        if (k->retain == 0 && pa_opt.retain_bytes) k->retain = 1;
+        /* About 32 KiB of cached slots per class: a thread's idle cache stays small, and
+         * bins still hold enough tiny objects to amortise the pool lock. */
+        uint32_t cap = 32768 / k->size;
+        k->tcache_cap = !pa_opt.tcache ? 0 : cap > 128 ? 128 : cap < 1 ? 1 : cap;
+        k->retain = (uint32_t)(pa_opt.retain_bytes >> shift);
         for (int a = 0; a < PA_MAX_ARENAS; a++)
             for (int l = 0; l < 4; l++) pa_pools[c][a].head[l] = PA_NIL;
     }
