@@ -23,44 +23,36 @@ static inline void pa_mark_live(const void *p) {
 
 /* Slow path of a small allocation: set up the heap or the thread's cache, refill the bin,
  * or allocate without a cache. NULL only when the class region is exhausted. */
-static PA_NOINLINE void *pa_small_alloc_slow(int cls) {
+PA_NOINLINE void *pa_small_take_slow(int cls) {
     pa_ensure_init();
     pa_tcache_t *tc = pa_tcache_current;
     if (tc == &pa_tcache_none) tc = pa_tcache_init_thread();
-    void *p;
-    if (tc) {
-        pa_bin_t *b = &tc->bins[cls];
-        if (!b->count) {
-            uint32_t n = pa_central_alloc(cls, tc->arena, b->items, b->cap > 1 ? b->cap / 2 : 1);
-            /* Central hands out ascending addresses; pop them in that order. */
+    if (!tc) {
+        void *p;
+        if (!pa_central_alloc(cls, 0, &p, 1)) return NULL;
+        __atomic_fetch_add(&pa_pools[cls][0].nmalloc_direct, 1, __ATOMIC_RELAXED);
+        return p;
+    }
+    pa_bin_t *b = &tc->bins[cls];
+    if (!b->count) {
+        uint32_t n = pa_central_alloc(cls, tc->arena, b->items, b->cap > 1 ? b->cap / 2 : 1);
+        if (!pa_opt.randomize) /* central hands out ascending addresses: pop them in that order */
             for (uint32_t i = 0; i < n / 2; i++) {
                 void *t = b->items[i];
                 b->items[i] = b->items[n - 1 - i];
                 b->items[n - 1 - i] = t;
             }
-            b->count = n;
-            if (!n) return NULL;
-        }
-        p = b->items[--b->count];
-        tc->nmalloc[cls]++;
-    } else {
-        if (!pa_central_alloc(cls, 0, &p, 1)) return NULL;
-        __atomic_fetch_add(&pa_pools[cls][0].nmalloc_direct, 1, __ATOMIC_RELAXED);
+        b->count = n;
+        if (!n) return NULL;
     }
-    pa_mark_live(p);
-    return p;
+    tc->nmalloc[cls]++;
+    return b->items[--b->count];
 }
 
 static inline void *pa_small_alloc(int cls) {
-    pa_tcache_t *tc = pa_tcache_current;
-    pa_bin_t *b = &tc->bins[cls];
-    if (pa_likely(b->count)) {
-        void *p = b->items[--b->count];
-        tc->nmalloc[cls]++;
-        pa_mark_live(p);
-        return p;
-    }
-    return pa_small_alloc_slow(cls);
+    void *p = pa_small_take(cls);
+    if (pa_likely(p != NULL)) pa_mark_live(p);
+    return p;
 }
 
 static void *pa_large_checked(size_t n, size_t alignment, bool zero) {
@@ -70,30 +62,33 @@ static void *pa_large_checked(size_t n, size_t alignment, bool zero) {
     return p;
 }
 
-/* A class region ran out of address space: serve the request from a bigger class, then
- * from a dedicated mapping. */
-static PA_COLD void *pa_alloc_overflow(int cls, size_t n, bool zero) {
-    for (int c = cls + 1; c < PA_NCLASS; c++) {
-        void *p = pa_small_alloc(c);
-        if (p) {
-            if (zero) memset(p, 0, n);
-            return p;
-        }
+/* Everything that is not the plain fast path: hardening hooks, or a class region that ran
+ * out of address space (served from a bigger class, then from a dedicated mapping). */
+static PA_NOINLINE void *pa_alloc_slow(size_t n, size_t alignment, bool zero) {
+    void *p;
+    if (pa_heap.hooks) {
+        p = pa_alloc_hardened(n, alignment, zero);
+    } else {
+        p = NULL;
+        if (!alignment && n <= PA_SMALL_MAX)
+            for (int c = pa_size_class(n) + 1; c < PA_NCLASS && !p; c++) p = pa_small_alloc(c);
+        if (p && zero) memset(p, 0, n);
+        if (!p) p = pa_large_alloc(n, alignment, zero);
     }
-    return pa_large_checked(n, 0, zero);
+    if (!p) errno = ENOMEM;
+    return p;
 }
 
 static inline void *pa_alloc(size_t n) {
-    if (pa_likely(n <= PA_SMALL_MAX)) {
-        int cls = pa_size_class(n);
-        void *p = pa_small_alloc(cls);
-        return pa_likely(p != NULL) ? p : pa_alloc_overflow(cls, n, false);
+    if (pa_likely(n <= PA_SMALL_MAX && !pa_heap.hooks)) {
+        void *p = pa_small_alloc(pa_size_class(n));
+        return pa_likely(p != NULL) ? p : pa_alloc_slow(n, 0, false);
     }
     if (n > PTRDIFF_MAX) {
         errno = ENOMEM;
         return NULL;
     }
-    return pa_large_checked(n, 0, false);
+    return pa_heap.hooks ? pa_alloc_slow(n, 0, false) : pa_large_checked(n, 0, false);
 }
 
 static PA_NOINLINE void pa_small_free_slow(int cls, void *p) {
@@ -110,35 +105,54 @@ static PA_NOINLINE void pa_small_free_slow(int cls, void *p) {
     tc->nfree[cls]++;
 }
 
+/* Returns a slot that is already marked freed to the thread's bin. */
+void pa_release_small(int cls, void *p) {
+    pa_tcache_t *tc = pa_tcache_current;
+    pa_bin_t *b = &tc->bins[cls];
+    if (pa_likely(b->count < b->cap)) {
+        b->items[b->count++] = p;
+        tc->nfree[cls]++;
+        return;
+    }
+    pa_small_free_slow(cls, p);
+}
+
 /* Not in the small heap: a large block, or not ours at all. */
 static PA_COLD void pa_free_outside(void *p) {
     pa_ensure_init();
     if (pa_large_free(p)) return;
     if (pa_large_was_freed(p)) pa_misuse("double free", p, PA_WHERE_LARGE);
-    pa_misuse("invalid free", p, PA_WHERE_NONE);
+    pa_invalid_free(p, PA_WHERE_NONE);
 }
 
 static inline void pa_free(void *p) {
     uintptr_t off = (uintptr_t)p - pa_heap.base;
     if (pa_likely(off < pa_heap.span)) {
         pa_loc_t loc = pa_locate(off);
-        if (pa_unlikely(!loc.exact)) pa_misuse("invalid free", p, loc.cls);
-        uint8_t old = __atomic_exchange_n(pa_slot_state(&loc), PA_SLOT_FREED, __ATOMIC_RELAXED);
-        if (pa_unlikely(old != PA_SLOT_LIVE)) pa_misuse(old == PA_SLOT_FREED ? "double free" : "invalid free", p, loc.cls);
-        pa_tcache_t *tc = pa_tcache_current;
-        pa_bin_t *b = &tc->bins[loc.cls];
-        if (pa_likely(b->count < b->cap)) {
-            b->items[b->count++] = p;
-            tc->nfree[loc.cls]++;
+        if (pa_unlikely(!loc.exact)) {
+            pa_invalid_free(p, loc.cls);
             return;
         }
-        pa_small_free_slow(loc.cls, p);
+        /* One atomic step both detects and records the free, so two racing frees of the
+         * same block cannot both succeed. */
+        uint8_t old = PA_SLOT_LIVE;
+        if (pa_unlikely(!__atomic_compare_exchange_n(pa_slot_state(&loc), &old, PA_SLOT_FREED, false,
+                                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))) {
+            if (old == PA_SLOT_FREED) pa_misuse("double free", p, loc.cls);
+            pa_invalid_free(p, loc.cls);
+            return;
+        }
+        if (pa_unlikely(pa_heap.hooks)) {
+            pa_free_hardened(p, &loc);
+            return;
+        }
+        pa_release_small(loc.cls, p);
         return;
     }
     if (p) pa_free_outside(p);
 }
 
-/* Usable size of a live block; aborts naming `what` when p is not one. */
+/* Usable size of a live block; aborts naming `invalid` or `freed` when p is not one. */
 static size_t pa_live_usable(const void *p, const char *invalid, const char *freed) {
     uintptr_t off = (uintptr_t)p - pa_heap.base;
     if (off < pa_heap.span) {
@@ -146,7 +160,7 @@ static size_t pa_live_usable(const void *p, const char *invalid, const char *fre
         if (!loc.exact) pa_misuse(invalid, p, loc.cls);
         uint8_t st = __atomic_load_n(pa_slot_state(&loc), __ATOMIC_RELAXED);
         if (st != PA_SLOT_LIVE) pa_misuse(st == PA_SLOT_FREED ? freed : invalid, p, loc.cls);
-        return pa_classes[loc.cls].size;
+        return pa_heap.hooks ? pa_usable_hardened(p, &loc) : pa_classes[loc.cls].size;
     }
     pa_ensure_init();
     size_t usable = pa_large_usable(p);
@@ -168,12 +182,12 @@ static void *pa_aligned(size_t alignment, size_t n) {
     }
     pa_ensure_init();
     PA_COUNT(pa_tcache_current, naligned);
-    int cls = pa_class_for_alignment(n, alignment);
-    if (cls >= 0) {
-        void *p = pa_small_alloc(cls);
+    if (!pa_heap.hooks) {
+        int cls = pa_class_for_alignment(n, alignment);
+        void *p = cls >= 0 ? pa_small_alloc(cls) : NULL;
         if (p) return p;
     }
-    return pa_large_checked(n, alignment, false);
+    return pa_alloc_slow(n, alignment, false);
 }
 
 PA_EXPORT void *PA_API(malloc)(size_t n) { return pa_alloc(n); }
@@ -187,10 +201,9 @@ PA_EXPORT void *PA_API(calloc)(size_t count, size_t size) {
         return NULL;
     }
     PA_COUNT(pa_tcache_current, ncalloc);
-    if (n > PA_SMALL_MAX) return pa_large_checked(n, 0, true);
-    int cls = pa_size_class(n);
-    void *p = pa_small_alloc(cls);
-    if (pa_unlikely(!p)) return pa_alloc_overflow(cls, n, true);
+    if (n > PA_SMALL_MAX || pa_heap.hooks) return pa_alloc_slow(n, 0, true);
+    void *p = pa_small_alloc(pa_size_class(n));
+    if (pa_unlikely(!p)) return pa_alloc_slow(n, 0, true);
     return memset(p, 0, n);
 }
 
@@ -208,8 +221,9 @@ PA_EXPORT void *PA_API(realloc)(void *p, size_t n) {
     PA_COUNT(pa_tcache_current, nrealloc);
     bool small = (uintptr_t)p - pa_heap.base < pa_heap.span;
     if (small) {
-        /* Stay put while the size still maps to this class, or shrinks by less than half. */
-        if (n <= old && (n > old / 2 || pa_size_class(n) == pa_size_class(old))) return p;
+        /* Stay put while the size still maps to this class, or shrinks by less than half.
+         * Hardened blocks always move: the canary and the fill follow the new size. */
+        if (!pa_heap.hooks && n <= old && (n > old / 2 || pa_size_class(n) == pa_size_class(old))) return p;
     } else if (n > PA_SMALL_MAX) {
         void *q = pa_large_realloc(p, n);
         if (!q) errno = ENOMEM;
@@ -278,7 +292,10 @@ PA_EXPORT int PA_API(malloc_trim)(size_t pad) {
     (void)pad;
     pa_ensure_init();
     pa_tcache_t *tc = pa_tcache_current;
-    if (tc != &pa_tcache_none) pa_tcache_flush_all(tc);
+    if (tc != &pa_tcache_none) {
+        pa_quarantine_drain(tc);
+        pa_tcache_flush_all(tc);
+    }
     size_t released = pa_central_trim() + pa_large_trim();
     return released > 0;
 }

@@ -60,6 +60,7 @@ void pa_init_slow(void) {
         return;
     }
     pa_options_init();
+    pa_harden_init();
     if (!pa_slab_init()) pa_fatal("cannot reserve address space for the heap");
     pa_tcache_setup();
     for (int c = 0; c < PA_NCLASS; c++)
@@ -67,6 +68,8 @@ void pa_init_slow(void) {
     pa_fork_locks[pa_nfork_locks++] = &pa_large_lock;
     pa_fork_locks[pa_nfork_locks++] = &pa_tcache_lock;
     atomic_store_explicit(&pa_heap.ready, 2, memory_order_release);
+    /* Nothing writes the globals after this point; make that a guarantee. */
+    if (pa_opt.protect_metadata) pa_os_readonly(&pa_ro, sizeof pa_ro);
     pthread_atfork(pa_fork_prepare, pa_fork_parent, pa_fork_child);
     if (pa_opt.print_stats) atexit(pa_print_stats_at_exit);
 }

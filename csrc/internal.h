@@ -48,6 +48,7 @@
 #define PA_SLAB_MAX_SHIFT 22
 #define PA_DIV_SHIFT 42              /* slot = (offset * magic) >> 42 is exact for offsets < 4 MiB */
 
+typedef struct pa_loc_s pa_loc_t;
 enum { PA_SLOT_NEVER = 0, PA_SLOT_LIVE = 1, PA_SLOT_FREED = 2 };
 enum { PA_LIST_NONE = 0, PA_LIST_PARTIAL, PA_LIST_EMPTY, PA_LIST_PURGED };
 #define PA_NIL UINT32_MAX
@@ -81,7 +82,7 @@ typedef struct pa_class_s {
     uint32_t retain;                 /* empty slabs a pool keeps resident before purging */
     pa_slab_t *slabs;
     uint64_t *freebits;              /* 1 = slot free in its pool */
-    _Alignas(64) _Atomic uint32_t nslabs; /* slabs carved so far, by any arena */
+    uint32_t *reqsize;               /* canary mode: requested size per slot, like state */
 } pa_class_t;
 
 /* A central pool: the slabs of one class owned by one arena. Threads are spread over the
@@ -89,6 +90,7 @@ typedef struct pa_class_s {
  * would make them write the same cache lines (user data and state bytes alike). */
 typedef struct pa_pool_s {
     _Alignas(64) pa_lock_t lock;
+    uint64_t rng;                    /* randomize: slot order within batches */
     uint32_t head[4];                /* list heads, indexed by PA_LIST_* (NONE unused) */
     uint32_t count[4];
     size_t handed;                   /* slots out of the pool (programs + caches) */
@@ -110,6 +112,9 @@ typedef struct pa_tcache_s {
     uint64_t nfree[PA_NCLASS];
     uint64_t ncalloc, nrealloc, naligned;
     uint32_t arena;
+    void **quarantine;               /* FIFO ring of freed slots waiting to be reused */
+    uint32_t qhead, qcount, qcap;
+    size_t qbytes;
     struct pa_tcache_s *next, *prev; /* registry of live caches, for stats and fork */
     void *items[];                   /* backing store for the bins */
 } pa_tcache_t;
@@ -119,32 +124,68 @@ typedef struct pa_heap_s {
     uintptr_t base;                  /* heap region start */
     uintptr_t span;                  /* PA_NCLASS << region_shift */
     uint32_t region_shift;
+    uint32_t hooks;                  /* PA_HOOK_*: per-block hardening work on alloc/free */
     _Atomic int ready;               /* 0 none, 1 initialising, 2 ready */
 } pa_heap_t;
+enum { PA_HOOK_CANARY = 1, PA_HOOK_FILL = 2, PA_HOOK_CHECK = 4, PA_HOOK_QUARANTINE = 8 };
 
-extern pa_heap_t pa_heap PA_HIDDEN;
-extern pa_class_t pa_classes[PA_NCLASS] PA_HIDDEN;
+/* ---- options (options.c) ---------------------------------------------------------------- */
+/* Every option is a size_t so one table row describes parsing, profiles and printing. */
+typedef struct pa_options_s {
+    size_t profile;                  /* PA_PROFILE_* */
+    size_t tcache;
+    size_t retain_bytes;
+    size_t large_cache_bytes;
+    size_t canary;
+    size_t guard;
+    size_t guard_slab_interval;
+    size_t randomize;
+    size_t quarantine_bytes;
+    size_t zero_on_free;
+    size_t junk;
+    size_t check_write_after_free;
+    size_t on_invalid_free;          /* PA_ON_INVALID_* */
+    size_t protect_metadata;
+    size_t print_stats;
+} pa_options_t;
+enum { PA_PROFILE_FAST, PA_PROFILE_DEFAULT, PA_PROFILE_HARDENED, PA_PROFILE_PARANOID, PA_NPROFILES };
+enum { PA_ON_INVALID_ABORT, PA_ON_INVALID_REPORT, PA_ON_INVALID_IGNORE };
+/* Everything the allocator decides at start-up, on pages of their own so that
+ * protect_metadata can make them read-only once the heap is built. */
+typedef struct pa_globals_s {
+    pa_heap_t heap;
+    pa_options_t opt;
+    pa_class_t classes[PA_NCLASS];
+    uint32_t narenas;
+    uint64_t secret;                 /* canary key and randomisation seed */
+} pa_globals_t;
+#define PA_PAGE 4096
+extern union pa_ro_u {
+    pa_globals_t g;
+    char pad[(sizeof(pa_globals_t) + PA_PAGE - 1) / PA_PAGE * PA_PAGE];
+} pa_ro PA_HIDDEN;
+#define pa_heap (pa_ro.g.heap)
+#define pa_classes (pa_ro.g.classes)
+#define pa_opt (pa_ro.g.opt)
+#define pa_narenas (pa_ro.g.narenas)
+#define pa_secret (pa_ro.g.secret)
+
+extern _Atomic uint32_t pa_class_nslabs[PA_NCLASS] PA_HIDDEN; /* slabs carved, any arena */
 extern pa_pool_t pa_pools[PA_NCLASS][PA_MAX_ARENAS] PA_HIDDEN;
-extern uint32_t pa_narenas PA_HIDDEN;
 extern const uint8_t pa_class_lookup[PA_LOOKUP_MAX / 16 + 1] PA_HIDDEN;
 extern pa_tcache_t pa_tcache_none PA_HIDDEN;
 extern PA_TLS pa_tcache_t *pa_tcache_current PA_HIDDEN;
 
-/* ---- options (options.c) ---------------------------------------------------------------- */
-typedef struct pa_options_s {
-    bool tcache;
-    size_t retain_bytes;
-    size_t large_cache_bytes;
-    bool print_stats;
-} pa_options_t;
-extern pa_options_t pa_opt PA_HIDDEN;
 PA_HIDDEN void pa_options_init(void);
 
 /* ---- os.c ------------------------------------------------------------------------------- */
 PA_HIDDEN void *pa_os_reserve(size_t size, size_t align);
-PA_HIDDEN void *pa_os_map(size_t size);
+PA_HIDDEN void *pa_os_map(size_t size, bool accessible);
 PA_HIDDEN void pa_os_unmap(void *p, size_t size);
 PA_HIDDEN void pa_os_purge(void *p, size_t size);
+PA_HIDDEN bool pa_os_protect(void *p, size_t size, bool accessible);
+PA_HIDDEN void pa_os_readonly(void *p, size_t size);
+PA_HIDDEN uint64_t pa_os_random(void);
 PA_HIDDEN void *pa_os_remap(void *p, size_t old_size, size_t new_size);
 PA_HIDDEN size_t pa_os_page_size(void);
 PA_HIDDEN void pa_write_stderr(const char *s, size_t n);
@@ -152,6 +193,7 @@ PA_HIDDEN size_t pa_fmt_hex(char *out, uintptr_t v);
 PA_HIDDEN size_t pa_fmt_dec(char *out, uint64_t v);
 __attribute__((noreturn)) PA_HIDDEN void pa_fatal(const char *msg);
 __attribute__((noreturn)) PA_HIDDEN void pa_misuse(const char *what, const void *p, int cls);
+PA_HIDDEN void pa_report(const char *what, const void *p, int cls);
 #define PA_WHERE_LARGE (-1)
 #define PA_WHERE_NONE (-2)
 
@@ -179,10 +221,35 @@ PA_HIDDEN size_t pa_large_trim(void);
 PA_HIDDEN void pa_large_stats(pyalloc_stats *st);
 extern pa_lock_t pa_large_lock PA_HIDDEN;
 
+/* ---- alloc.c --------------------------------------------------------------------------- */
+PA_HIDDEN void *pa_small_take_slow(int cls);
+
+/* A free slot of class cls, not yet marked live; NULL when the class region is exhausted. */
+static inline void *pa_small_take(int cls) {
+    pa_tcache_t *tc = pa_tcache_current;
+    pa_bin_t *b = &tc->bins[cls];
+    if (pa_likely(b->count)) {
+        tc->nmalloc[cls]++;
+        return b->items[--b->count];
+    }
+    return pa_small_take_slow(cls);
+}
+
+/* ---- harden.c -------------------------------------------------------------------------- */
+PA_HIDDEN void pa_harden_init(void);
+PA_HIDDEN void *pa_alloc_hardened(size_t n, size_t alignment, bool zero);
+PA_HIDDEN void pa_free_hardened(void *p, const pa_loc_t *loc);
+PA_HIDDEN size_t pa_usable_hardened(const void *p, const pa_loc_t *loc);
+PA_HIDDEN void pa_quarantine_drain(pa_tcache_t *tc);
+PA_HIDDEN size_t pa_quarantine_slots(void);
+PA_HIDDEN void pa_invalid_free(const void *p, int cls);
+PA_HIDDEN uint64_t pa_rng_next(uint64_t *state);
+
 /* ---- tcache.c --------------------------------------------------------------------------- */
 PA_HIDDEN pa_tcache_t *pa_tcache_init_thread(void);
 PA_HIDDEN void pa_tcache_flush_bin(pa_tcache_t *tc, int cls, uint32_t keep);
 PA_HIDDEN void pa_tcache_flush_all(pa_tcache_t *tc);
+PA_HIDDEN void pa_release_small(int cls, void *p);
 PA_HIDDEN void pa_tcache_setup(void);
 PA_HIDDEN void pa_tcache_stats(pyalloc_stats *st);
 extern pa_lock_t pa_tcache_lock PA_HIDDEN;

@@ -1,7 +1,12 @@
 /* Large blocks (above the biggest size class, or aligned beyond what a class offers): one
  * mapping each, recorded in an out-of-band open-addressing table keyed by the user pointer.
  * Freed mappings are kept in a small cache so alloc/free loops of big buffers do not pay a
- * mmap + page faults every time; the cache is bounded by `large_cache_bytes`. */
+ * mmap + page faults every time; the cache is bounded by `large_cache_bytes`.
+ *
+ * With `guard`, a mapping is [guard page][data][guard page] and an unaligned block ends
+ * flush against the trailing guard, so an overflow faults within 16 bytes. With
+ * `quarantine_bytes`, freed mappings are made inaccessible and unmapped only later, so use
+ * after free faults and the range is not soon reused. */
 #include "internal.h"
 
 #include <string.h>
@@ -15,6 +20,7 @@ typedef struct pa_large_s {
 
 #define PA_LARGE_CACHE_SLOTS 16
 #define PA_LARGE_RECENT 256          /* freed pointers remembered to name double frees */
+#define PA_LARGE_QUARANTINE 64
 
 pa_lock_t pa_large_lock;
 static pa_large_t *pa_table;
@@ -24,6 +30,8 @@ static struct { uintptr_t map; size_t size; } pa_cache[PA_LARGE_CACHE_SLOTS];
 static size_t pa_cache_count, pa_cache_bytes;
 static uintptr_t pa_recent[PA_LARGE_RECENT];
 static size_t pa_recent_next;
+static struct { uintptr_t map; size_t size; } pa_quarantine[PA_LARGE_QUARANTINE];
+static size_t pa_quarantine_head, pa_quarantine_count, pa_quarantine_bytes;
 static size_t pa_live_bytes, pa_mapped_bytes;
 static uint64_t pa_nmalloc, pa_nfree;
 
@@ -53,7 +61,7 @@ static void pa_put(const pa_large_t *e) {
 
 static bool pa_grow_table(void) {
     size_t cap = pa_table_cap ? pa_table_cap * 2 : 1024;
-    pa_large_t *old = pa_table, *fresh = pa_os_map(cap * sizeof(pa_large_t));
+    pa_large_t *old = pa_table, *fresh = pa_os_map(cap * sizeof(pa_large_t), true);
     if (!fresh) return false;
     size_t old_cap = pa_table_cap;
     pa_table = fresh;
@@ -113,18 +121,40 @@ static bool pa_cache_put(uintptr_t map, size_t size) {
     return true;
 }
 
+/* Where the block goes inside a mapping whose first and last `guard` bytes are guards. */
+static pa_large_t pa_place(uintptr_t map, size_t map_size, size_t size, size_t guard, uintptr_t start) {
+    uintptr_t data_end = map + map_size - guard;
+    pa_large_t e = {start, data_end - start, map, map_size};
+    if (guard && start == map + guard) {
+        size_t tight = (size + PA_ALIGN - 1) & ~(size_t)(PA_ALIGN - 1);
+        e.ptr = data_end - tight;
+        e.usable = tight;
+    }
+    return e;
+}
+
+static bool pa_register(const pa_large_t *e) {
+    pa_lock(&pa_large_lock);
+    bool ok = pa_insert(e);
+    pa_nmalloc += ok;
+    pa_unlock(&pa_large_lock);
+    return ok;
+}
+
 void *pa_large_alloc(size_t size, size_t alignment, bool zero) {
     size_t page = pa_os_page_size();
-    if (size > PTRDIFF_MAX - alignment - page) return NULL;
-    size_t usable = (size + page - 1) & ~(page - 1);
-    pa_large_t e = {0, usable, 0, usable};
-    if (alignment <= page) {
+    size_t guard = pa_opt.guard ? page : 0;
+    if (alignment < page) alignment = page;
+    if (size > PTRDIFF_MAX - alignment - 2 * guard - page) return NULL;
+    size_t data = (size + page - 1) & ~(page - 1);
+    size_t span = data + 2 * guard;
+    pa_large_t e;
+    if (alignment == page) {
         pa_lock(&pa_large_lock);
         size_t got;
-        uintptr_t map = pa_cache_take(usable, &got);
+        uintptr_t map = pa_cache_take(span, &got);
         if (map) {
-            e.ptr = e.map = map;
-            e.usable = e.map_size = got;
+            e = pa_place(map, got, size, guard, map + guard);
             bool ok = pa_insert(&e);
             pa_nmalloc += ok;
             pa_unlock(&pa_large_lock);
@@ -132,33 +162,51 @@ void *pa_large_alloc(size_t size, size_t alignment, bool zero) {
                 pa_os_unmap((void *)map, got);
                 return NULL;
             }
-            if (zero) memset((void *)map, 0, size);
-            return (void *)map;
+            if (zero) memset((void *)e.ptr, 0, size);
+            return (void *)e.ptr;
         }
         pa_unlock(&pa_large_lock);
-        char *p = pa_os_map(usable);
+        char *p = pa_os_map(span, !guard);
         if (!p) return NULL;
-        e.ptr = e.map = (uintptr_t)p;
+        e = pa_place((uintptr_t)p, span, size, guard, (uintptr_t)p + guard);
     } else {
         /* Over-map and trim to the alignment; the trimmed ends go back to the OS. */
-        size_t span = usable + alignment;
-        char *p = pa_os_map(span);
+        char *p = pa_os_map(span + alignment, !guard);
         if (!p) return NULL;
-        uintptr_t start = ((uintptr_t)p + alignment - 1) & ~(uintptr_t)(alignment - 1);
-        if (start > (uintptr_t)p) pa_os_unmap(p, start - (uintptr_t)p);
-        size_t tail = (uintptr_t)p + span - (start + usable);
-        if (tail) pa_os_unmap((void *)(start + usable), tail);
-        e.ptr = e.map = start;
+        uintptr_t start = ((uintptr_t)p + guard + alignment - 1) & ~(uintptr_t)(alignment - 1);
+        uintptr_t map = start - guard, end = (uintptr_t)p + span + alignment;
+        if (map > (uintptr_t)p) pa_os_unmap(p, map - (uintptr_t)p);
+        if (end > map + span) pa_os_unmap((void *)(map + span), end - (map + span));
+        e = pa_place(map, span, size, guard, start);
     }
-    pa_lock(&pa_large_lock);
-    bool ok = pa_insert(&e);
-    pa_nmalloc += ok;
-    pa_unlock(&pa_large_lock);
-    if (!ok) {
+    if (guard && !pa_os_protect((void *)(e.map + guard), e.map_size - 2 * guard, true)) {
+        pa_os_unmap((void *)e.map, e.map_size);
+        return NULL;
+    }
+    if (!pa_register(&e)) {
         pa_os_unmap((void *)e.map, e.map_size);
         return NULL;
     }
     return (void *)e.ptr;
+}
+
+/* Parks an inaccessible freed mapping; returns the oldest one to unmap when over budget. */
+static bool pa_quarantine_put(uintptr_t map, size_t size, uintptr_t *evict_map, size_t *evict_size) {
+    *evict_size = 0;
+    if (pa_quarantine_count == PA_LARGE_QUARANTINE || pa_quarantine_bytes + size > pa_opt.quarantine_bytes) {
+        if (!pa_quarantine_count) return false;
+        *evict_map = pa_quarantine[pa_quarantine_head].map;
+        *evict_size = pa_quarantine[pa_quarantine_head].size;
+        pa_quarantine_head = (pa_quarantine_head + 1) % PA_LARGE_QUARANTINE;
+        pa_quarantine_count--;
+        pa_quarantine_bytes -= *evict_size;
+    }
+    size_t slot = (pa_quarantine_head + pa_quarantine_count) % PA_LARGE_QUARANTINE;
+    pa_quarantine[slot].map = map;
+    pa_quarantine[slot].size = size;
+    pa_quarantine_count++;
+    pa_quarantine_bytes += size;
+    return true;
 }
 
 bool pa_large_free(void *p) {
@@ -174,9 +222,22 @@ bool pa_large_free(void *p) {
     pa_mapped_bytes -= e.map_size;
     pa_nfree++;
     pa_recent[pa_recent_next++ % PA_LARGE_RECENT] = e.ptr;
-    bool cached = pa_cache_put(e.map, e.map_size);
+    uintptr_t evict_map = 0;
+    size_t evict_size = 0;
+    bool kept = false;
+    if (pa_opt.quarantine_bytes && e.map_size <= pa_opt.quarantine_bytes) {
+        pa_os_protect((void *)e.map, e.map_size, false);
+        kept = pa_quarantine_put(e.map, e.map_size, &evict_map, &evict_size);
+    } else if (pa_opt.zero_on_free || pa_opt.junk) {
+        /* A reused mapping must not show the previous owner's bytes. */
+        if (e.map_size <= pa_opt.large_cache_bytes / 4) pa_os_purge((void *)e.map, e.map_size);
+        kept = pa_cache_put(e.map, e.map_size);
+    } else {
+        kept = pa_cache_put(e.map, e.map_size);
+    }
     pa_unlock(&pa_large_lock);
-    if (!cached) pa_os_unmap((void *)e.map, e.map_size);
+    if (!kept) pa_os_unmap((void *)e.map, e.map_size);
+    if (evict_size) pa_os_unmap((void *)evict_map, evict_size);
     return true;
 }
 
@@ -210,9 +271,9 @@ void *pa_large_realloc(void *p, size_t size) {
         return p;
     }
     if (e.map != e.ptr) {
-        /* Over-aligned block: mremap could lose the alignment, so move it by hand. */
+        /* Guarded or over-aligned: mremap would lose the layout, so move it by hand. */
         pa_unlock(&pa_large_lock);
-        void *q = pa_large_alloc(size, page, false);
+        void *q = pa_large_alloc(size, 0, false);
         if (!q) return NULL;
         memcpy(q, p, size < e.usable ? size : e.usable);
         pa_large_free(p);
@@ -240,6 +301,11 @@ size_t pa_large_trim(void) {
         pa_os_unmap((void *)pa_cache[pa_cache_count].map, pa_cache[pa_cache_count].size);
     }
     pa_cache_bytes = 0;
+    for (; pa_quarantine_count; pa_quarantine_count--) {
+        pa_os_unmap((void *)pa_quarantine[pa_quarantine_head].map, pa_quarantine[pa_quarantine_head].size);
+        pa_quarantine_head = (pa_quarantine_head + 1) % PA_LARGE_QUARANTINE;
+    }
+    pa_quarantine_bytes = 0;
     pa_unlock(&pa_large_lock);
     return released;
 }

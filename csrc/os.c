@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 size_t pa_os_page_size(void) {
@@ -29,8 +31,8 @@ void *pa_os_reserve(size_t size, size_t align) {
     return (void *)start;
 }
 
-void *pa_os_map(size_t size) {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+void *pa_os_map(size_t size, bool accessible) {
+    void *p = mmap(NULL, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 
@@ -46,6 +48,33 @@ void pa_os_purge(void *p, size_t size) {
     int saved = errno;
     madvise(p, size, MADV_DONTNEED);
     errno = saved;
+}
+
+bool pa_os_protect(void *p, size_t size, bool accessible) {
+    int saved = errno;
+    bool ok = mprotect(p, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
+    errno = saved;
+    return ok;
+}
+
+void pa_os_readonly(void *p, size_t size) {
+    int saved = errno;
+    mprotect(p, size, PROT_READ);
+    errno = saved;
+}
+
+/* getrandom never allocates; if the kernel has no entropy API, fall back to ASLR bits and
+ * the clock, which still differ per process. */
+uint64_t pa_os_random(void) {
+    uint64_t v;
+    int saved = errno;
+    if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        v = (uint64_t)(uintptr_t)&v ^ ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec;
+    }
+    errno = saved;
+    return v;
 }
 
 void *pa_os_remap(void *p, size_t old_size, size_t new_size) {
@@ -106,7 +135,7 @@ void pa_fatal(const char *msg) {
 }
 
 /* One line, `pyalloc: <what> <pointer> (<where>)`, so logs and tests can match it. */
-void pa_misuse(const char *what, const void *p, int cls) {
+void pa_report(const char *what, const void *p, int cls) {
     char line[160];
     size_t n = 0;
     size_t wl = strlen(what);
@@ -130,5 +159,9 @@ void pa_misuse(const char *what, const void *p, int cls) {
     line[n++] = ')';
     line[n++] = '\n';
     pa_write_stderr(line, n);
+}
+
+void pa_misuse(const char *what, const void *p, int cls) {
+    pa_report(what, p, cls);
     pa_abort();
 }

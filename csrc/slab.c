@@ -10,10 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-pa_class_t pa_classes[PA_NCLASS];
+union pa_ro_u pa_ro __attribute__((aligned(PA_PAGE)));
+_Atomic uint32_t pa_class_nslabs[PA_NCLASS];
 pa_pool_t pa_pools[PA_NCLASS][PA_MAX_ARENAS];
-uint32_t pa_narenas = 1;
-pa_heap_t pa_heap;
 
 const uint8_t pa_class_lookup[PA_LOOKUP_MAX / 16 + 1] = {
     0,  0,  1,  2,  3,  4,  5,  6,  7,  8,  8,  9,  9,  10, 10, 11, 11, 12, 12, 12, 12, 13,
@@ -35,11 +34,13 @@ static size_t pa_page_round(size_t n) {
     return (n + page - 1) & ~(page - 1);
 }
 
-/* Sizes of one class's metadata arrays for a given region size. */
-static size_t pa_meta_size(const pa_class_t *k, uint32_t max_slabs) {
-    return pa_page_round((size_t)max_slabs * sizeof(pa_slab_t)) +
-           pa_page_round((size_t)max_slabs * k->words * sizeof(uint64_t)) +
-           pa_page_round((size_t)max_slabs * k->state_stride);
+/* Bytes of each of one class's metadata arrays, in layout order. */
+static void pa_meta_sizes(const pa_class_t *k, uint32_t max_slabs, size_t sizes[4]) {
+    size_t slots = (size_t)max_slabs * k->state_stride;
+    sizes[0] = pa_page_round((size_t)max_slabs * sizeof(pa_slab_t));
+    sizes[1] = pa_page_round((size_t)max_slabs * k->words * sizeof(uint64_t));
+    sizes[2] = pa_page_round(slots);
+    sizes[3] = pa_opt.canary ? pa_page_round(slots * sizeof(uint32_t)) : 0;
 }
 
 bool pa_slab_init(void) {
@@ -59,10 +60,12 @@ bool pa_slab_init(void) {
         uint32_t cap = 32768 / k->size;
         k->tcache_cap = !pa_opt.tcache ? 0 : cap > 128 ? 128 : cap < 1 ? 1 : cap;
         k->retain = (uint32_t)(pa_opt.retain_bytes >> shift);
-        for (int a = 0; a < PA_MAX_ARENAS; a++)
+        for (int a = 0; a < PA_MAX_ARENAS; a++) {
             for (int l = 0; l < 4; l++) pa_pools[c][a].head[l] = PA_NIL;
+            pa_pools[c][a].rng = pa_secret ^ ((uint64_t)(c * PA_MAX_ARENAS + a + 1) * 0x9e3779b97f4a7c15ull);
+        }
     }
-    /* Two arenas per CPU, as jemalloc does: enough that threads rarely share one. */
+    /* Two arenas per CPU: enough that threads rarely share one. */
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     pa_narenas = cpus < 1 ? 1 : cpus * 2 > PA_MAX_ARENAS ? PA_MAX_ARENAS : (uint32_t)cpus * 2;
 
@@ -70,14 +73,25 @@ bool pa_slab_init(void) {
      * when the address space is limited (RLIMIT_AS, valgrind, 39-bit VMs). */
     for (uint32_t shift = 34; shift >= 26; shift--) {
         size_t region = (size_t)1 << shift;
-        size_t meta = 0;
-        for (int c = 0; c < PA_NCLASS; c++) meta += pa_meta_size(&pa_classes[c], (uint32_t)(region >> pa_classes[c].slab_shift));
+        size_t meta = 0, sizes[4];
+        for (int c = 0; c < PA_NCLASS; c++) {
+            pa_meta_sizes(&pa_classes[c], (uint32_t)(region >> pa_classes[c].slab_shift), sizes);
+            meta += sizes[0] + sizes[1] + sizes[2] + sizes[3];
+        }
         char *heap = pa_os_reserve(region * PA_NCLASS, (size_t)1 << PA_SLAB_MAX_SHIFT);
         if (!heap) continue;
-        char *m = pa_os_reserve(meta, pa_os_page_size());
+        /* protect_metadata: a guard page on each side, so a linear overflow out of some
+         * other mapping cannot run into the slab tables. */
+        size_t guard = pa_opt.protect_metadata ? pa_os_page_size() : 0;
+        char *m = pa_os_reserve(meta + 2 * guard, pa_os_page_size());
         if (!m) {
             pa_os_unmap(heap, region * PA_NCLASS);
             continue;
+        }
+        if (guard) {
+            pa_os_protect(m, guard, false);
+            pa_os_protect(m + guard + meta, guard, false);
+            m += guard;
         }
         pa_heap.base = (uintptr_t)heap;
         pa_heap.span = region * PA_NCLASS;
@@ -86,12 +100,12 @@ bool pa_slab_init(void) {
             pa_class_t *k = &pa_classes[c];
             k->max_slabs = (uint32_t)(region >> k->slab_shift);
             k->base = heap + (size_t)c * region;
+            pa_meta_sizes(k, k->max_slabs, sizes);
             k->slabs = (pa_slab_t *)m;
-            m += pa_page_round((size_t)k->max_slabs * sizeof(pa_slab_t));
-            k->freebits = (uint64_t *)m;
-            m += pa_page_round((size_t)k->max_slabs * k->words * sizeof(uint64_t));
-            k->state = (uint8_t *)m;
-            m += pa_page_round((size_t)k->max_slabs * k->state_stride);
+            k->freebits = (uint64_t *)(m += sizes[0]);
+            k->state = (uint8_t *)(m += sizes[1]);
+            k->reqsize = sizes[3] ? (uint32_t *)(m += sizes[2]) : NULL;
+            m += sizes[2 + (sizes[3] != 0)];
         }
         return true;
     }
@@ -124,13 +138,20 @@ static void pa_purge_slab(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
 }
 
 /* Claims the next unused slab of the class region for an arena; lock-free because every
- * arena's pool draws from the same region. */
-static uint32_t pa_carve_slab(pa_class_t *k, uint32_t arena) {
-    uint32_t s = atomic_load_explicit(&k->nslabs, memory_order_relaxed);
-    do {
+ * arena's pool draws from the same region. Under guard_slab_interval every Nth slab is
+ * made inaccessible instead and never joins a list. */
+static uint32_t pa_carve_slab(int cls, pa_class_t *k, uint32_t arena) {
+    _Atomic uint32_t *nslabs = &pa_class_nslabs[cls];
+    uint32_t s = atomic_load_explicit(nslabs, memory_order_relaxed);
+    for (;;) {
         if (s == k->max_slabs) return PA_NIL;
-    } while (!atomic_compare_exchange_weak_explicit(&k->nslabs, &s, s + 1, memory_order_relaxed,
-                                                    memory_order_relaxed));
+        if (!atomic_compare_exchange_weak_explicit(nslabs, &s, s + 1, memory_order_relaxed, memory_order_relaxed))
+            continue;
+        size_t every = pa_opt.guard_slab_interval;
+        if (!every || s % every != every - 1) break;
+        pa_os_protect(k->base + ((size_t)s << k->slab_shift), (size_t)1 << k->slab_shift, false);
+        s = atomic_load_explicit(nslabs, memory_order_relaxed);
+    }
     uint64_t *bits = &k->freebits[(size_t)s * k->words];
     for (uint32_t w = 0; w < k->words; w++) {
         uint32_t left = k->nslots - w * 64;
@@ -144,10 +165,10 @@ static uint32_t pa_carve_slab(pa_class_t *k, uint32_t arena) {
 
 /* The slab to take slots from: partially used first (keeps slabs dense so empty ones can be
  * returned), then resident empty, then purged, then a fresh one. */
-static uint32_t pa_pick_slab(pa_class_t *k, pa_pool_t *pool, uint32_t arena) {
+static uint32_t pa_pick_slab(int cls, pa_class_t *k, pa_pool_t *pool, uint32_t arena) {
     for (int l = PA_LIST_PARTIAL; l <= PA_LIST_PURGED; l++)
         if (pool->head[l] != PA_NIL) return pool->head[l];
-    return pa_carve_slab(k, arena);
+    return pa_carve_slab(cls, k, arena);
 }
 
 uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want) {
@@ -156,11 +177,13 @@ uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want) {
     uint32_t n = 0;
     pa_lock(&pool->lock);
     while (n < want) {
-        uint32_t s = pa_pick_slab(k, pool, arena);
+        uint32_t s = pa_pick_slab(cls, k, pool, arena);
         if (s == PA_NIL) break;
         pa_slab_t *sl = &k->slabs[s];
         uint64_t *bits = &k->freebits[(size_t)s * k->words];
-        for (uint32_t w = 0; w < k->words && n < want; w++) {
+        uint32_t first = pa_opt.randomize ? (uint32_t)(pa_rng_next(&pool->rng) % k->words) : 0;
+        for (uint32_t i = 0; i < k->words && n < want; i++) {
+            uint32_t w = (first + i) % k->words;
             uint64_t b = bits[w];
             while (b && n < want) {
                 uint32_t slot = w * 64 + (uint32_t)__builtin_ctzll(b);
@@ -177,6 +200,13 @@ uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want) {
             pa_list_remove(k, pool, s);
         }
     }
+    if (pa_opt.randomize)
+        for (uint32_t i = n; i > 1; i--) {
+            uint32_t j = (uint32_t)(pa_rng_next(&pool->rng) % i);
+            void *t = out[i - 1];
+            out[i - 1] = out[j];
+            out[j] = t;
+        }
     pool->handed += n;
     pa_unlock(&pool->lock);
     return n;
@@ -264,13 +294,13 @@ void pa_slab_stats(pyalloc_stats *st) {
             st->npurge += pool->npurge;
             pa_unlock(&pool->lock);
         }
-        size_t nslabs = atomic_load_explicit(&k->nslabs, memory_order_relaxed);
+        size_t nslabs = atomic_load_explicit(&pa_class_nslabs[c], memory_order_relaxed);
         cs->size = k->size;
         cs->slab_size = slab_bytes;
         cs->slabs = nslabs;
         cs->slabs_resident = nslabs - purged;
         st->mapped_bytes += nslabs * slab_bytes;
         st->resident_bytes += (nslabs - purged) * slab_bytes;
-        st->metadata_bytes += nslabs * (sizeof(pa_slab_t) + k->words * 8 + k->state_stride);
+        st->metadata_bytes += nslabs * (sizeof(pa_slab_t) + k->words * 8 + k->state_stride * (k->reqsize ? 5 : 1));
     }
 }

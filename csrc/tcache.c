@@ -29,7 +29,7 @@ static pthread_key_t pa_key;
 static void pa_tcache_destructor(void *arg);
 
 void pa_tcache_setup(void) {
-    size_t items = 0;
+    size_t items = pa_quarantine_slots();
     for (int c = 0; c < PA_NCLASS; c++) items += pa_classes[c].tcache_cap;
     pa_tcache_bytes = (sizeof(pa_tcache_t) + items * sizeof(void *) + 63) & ~(size_t)63;
     /* Keys below PTHREAD_KEY_2NDLEVEL_SIZE need no allocation in pthread_setspecific; ours
@@ -48,7 +48,7 @@ static pa_tcache_t *pa_tcache_obtain(void) {
     } else {
         if (pa_chunk_left < pa_tcache_bytes) {
             size_t chunk = pa_tcache_bytes * 32;
-            pa_chunk = pa_os_map(chunk);
+            pa_chunk = pa_os_map(chunk, true);
             pa_chunk_left = pa_chunk ? chunk : 0;
         }
         if (pa_chunk_left >= pa_tcache_bytes) {
@@ -85,6 +85,8 @@ pa_tcache_t *pa_tcache_init_thread(void) {
         tc->bins[c].items = items;
         items += tc->bins[c].cap;
     }
+    tc->quarantine = items;
+    tc->qcap = (uint32_t)pa_quarantine_slots();
     pthread_setspecific(pa_key, tc);
     pa_tcache_current = tc;
     pa_thread_state = PA_THREAD_ACTIVE;
@@ -125,6 +127,7 @@ static void pa_tcache_retire_locked(pa_tcache_t *tc) {
 
 static void pa_tcache_destructor(void *arg) {
     pa_tcache_t *tc = arg;
+    pa_quarantine_drain(tc);
     /* From here on this thread allocates straight from the central pools: destructors of
      * other keys that run after ours may still call malloc and free. */
     pa_tcache_current = &pa_tcache_none;
@@ -145,6 +148,7 @@ void pa_tcache_after_fork_child(void) {
         while (orphan && orphan == mine) orphan = orphan->next;
         pa_unlock(&pa_tcache_lock);
         if (!orphan) return;
+        pa_quarantine_drain(orphan);
         pa_tcache_flush_all(orphan);
         pa_lock(&pa_tcache_lock);
         pa_tcache_retire_locked(orphan);

@@ -1,0 +1,135 @@
+/* Per-block hardening: canaries, fill on free with verification on reuse, and quarantine.
+ * The fast paths in alloc.c test one word (pa_heap.hooks) and come here only when one of
+ * these options is on, so the `fast` and `default` profiles pay nothing for them. */
+#include "internal.h"
+
+#include <string.h>
+
+#define PA_CANARY_SIZE 8
+#define PA_JUNK 0xdf
+#define PA_QUARANTINE_SLOTS 4096     /* per thread; the byte bound usually bites first */
+
+uint64_t pa_rng_next(uint64_t *state) {
+    uint64_t x = *state += 0x9e3779b97f4a7c15ull; /* splitmix64 */
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+void pa_harden_init(void) {
+    pa_secret = pa_os_random();
+    uint32_t hooks = 0;
+    if (pa_opt.canary) hooks |= PA_HOOK_CANARY;
+    if (pa_opt.zero_on_free || pa_opt.junk) hooks |= PA_HOOK_FILL;
+    if (pa_opt.check_write_after_free) hooks |= PA_HOOK_CHECK;
+    if (pa_opt.quarantine_bytes && pa_opt.tcache) hooks |= PA_HOOK_QUARANTINE;
+    pa_heap.hooks = hooks;
+}
+
+size_t pa_quarantine_slots(void) { return pa_heap.hooks & PA_HOOK_QUARANTINE ? PA_QUARANTINE_SLOTS : 0; }
+
+/* Keyed by the slot address, so a canary read from one block is useless for another. The
+ * top byte is zero, so string functions cannot forge it; the low byte never is, so the NUL
+ * of a string that ends one past the block does change it. */
+static uint64_t pa_canary(const void *p) {
+    uint64_t c = (pa_secret ^ ((uintptr_t)p * 0x9e3779b97f4a7c15ull)) & 0x00ffffffffffffffull;
+    return (c & 0xff) ? c : c | 0x5a;
+}
+
+static size_t pa_slot_index(const pa_loc_t *loc) {
+    return (size_t)loc->slab * pa_classes[loc->cls].state_stride + loc->slot;
+}
+
+static void pa_check_canary(const void *p, const pa_loc_t *loc) {
+    uint64_t seen, want = pa_canary(p);
+    memcpy(&seen, (const char *)p + pa_classes[loc->cls].reqsize[pa_slot_index(loc)], sizeof seen);
+    if (seen != want) pa_misuse("heap overflow", p, loc->cls);
+}
+
+static uint8_t pa_fill_byte(void) { return pa_opt.junk ? PA_JUNK : 0; }
+
+/* A freed slot must still hold the fill when it is reused. Purged slabs read back as zero,
+ * so with junk either pattern is accepted. */
+static void pa_verify_fill(const void *p, int cls) {
+    const uint64_t *w = p;           /* slots are 16-byte aligned multiples of 16 */
+    size_t words = pa_classes[cls].size / sizeof(uint64_t);
+    uint64_t pattern = pa_fill_byte() * 0x0101010101010101ull, not_fill = 0, not_zero = 0;
+    for (size_t i = 0; i < words; i++) {
+        not_fill |= w[i] ^ pattern;
+        not_zero |= w[i];
+    }
+    if (not_fill && not_zero) pa_misuse("write after free", p, cls);
+}
+
+/* may_spill: an unaligned request may use a bigger class when its own region is full; an
+ * aligned one may not, since other classes' slots need not be aligned. */
+static void *pa_small_hardened(int cls, size_t n, bool zero, bool may_spill) {
+    void *p = pa_small_take(cls);
+    while (!p && may_spill && ++cls < PA_NCLASS) p = pa_small_take(cls);
+    if (!p) return NULL;
+    pa_loc_t loc = pa_locate((uintptr_t)p - pa_heap.base);
+    uint8_t *state = pa_slot_state(&loc);
+    if ((pa_heap.hooks & PA_HOOK_CHECK) && *state == PA_SLOT_FREED) pa_verify_fill(p, loc.cls);
+    if (zero) memset(p, 0, n);
+    if (pa_heap.hooks & PA_HOOK_CANARY) {
+        pa_classes[loc.cls].reqsize[pa_slot_index(&loc)] = (uint32_t)n;
+        uint64_t c = pa_canary(p);
+        memcpy((char *)p + n, &c, sizeof c);
+    }
+    __atomic_store_n(state, PA_SLOT_LIVE, __ATOMIC_RELAXED);
+    return p;
+}
+
+void *pa_alloc_hardened(size_t n, size_t alignment, bool zero) {
+    pa_ensure_init();
+    size_t need = n + (pa_heap.hooks & PA_HOOK_CANARY ? PA_CANARY_SIZE : 0);
+    if (need <= PA_SMALL_MAX) {
+        int cls = alignment ? pa_class_for_alignment(need, alignment) : pa_size_class(need);
+        void *p = cls >= 0 ? pa_small_hardened(cls, n, zero, !alignment) : NULL;
+        if (p) return p;
+    }
+    return pa_large_alloc(n, alignment, zero);
+}
+
+static void pa_quarantine_evict(pa_tcache_t *tc) {
+    void *q = tc->quarantine[tc->qhead];
+    tc->qhead = (tc->qhead + 1) % tc->qcap;
+    tc->qcount--;
+    pa_loc_t loc = pa_locate((uintptr_t)q - pa_heap.base);
+    tc->qbytes -= pa_classes[loc.cls].size;
+    pa_release_small(loc.cls, q);
+}
+
+void pa_quarantine_drain(pa_tcache_t *tc) {
+    while (tc->qcount) pa_quarantine_evict(tc);
+}
+
+void pa_free_hardened(void *p, const pa_loc_t *loc) {
+    uint32_t hooks = pa_heap.hooks;
+    size_t size = pa_classes[loc->cls].size;
+    if (hooks & PA_HOOK_CANARY) pa_check_canary(p, loc);
+    if (hooks & PA_HOOK_FILL) memset(p, pa_fill_byte(), size);
+    pa_tcache_t *tc = pa_tcache_current;
+    if ((hooks & PA_HOOK_QUARANTINE) && tc->qcap) {
+        while (tc->qcount && (tc->qcount == tc->qcap || tc->qbytes + size > pa_opt.quarantine_bytes))
+            pa_quarantine_evict(tc);
+        tc->quarantine[(tc->qhead + tc->qcount) % tc->qcap] = p;
+        tc->qcount++;
+        tc->qbytes += size;
+        return;
+    }
+    pa_release_small(loc->cls, p);
+}
+
+/* With canaries the usable size is what was asked for: writing up to it must not trip the
+ * canary, and realloc checks the canary of the block it is given. */
+size_t pa_usable_hardened(const void *p, const pa_loc_t *loc) {
+    if (!(pa_heap.hooks & PA_HOOK_CANARY)) return pa_classes[loc->cls].size;
+    pa_check_canary(p, loc);
+    return pa_classes[loc->cls].reqsize[pa_slot_index(loc)];
+}
+
+void pa_invalid_free(const void *p, int cls) {
+    if (pa_opt.on_invalid_free == PA_ON_INVALID_ABORT) pa_misuse("invalid free", p, cls);
+    if (pa_opt.on_invalid_free == PA_ON_INVALID_REPORT) pa_report("invalid free", p, cls);
+}
