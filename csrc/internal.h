@@ -179,7 +179,7 @@ extern PA_TLS pa_tcache_t *pa_tcache_current PA_HIDDEN;
 PA_HIDDEN void pa_options_init(void);
 
 /* ---- os.c ------------------------------------------------------------------------------- */
-PA_HIDDEN void *pa_os_reserve(size_t size, size_t align);
+PA_HIDDEN void *pa_os_reserve(size_t size, size_t align, bool accessible);
 PA_HIDDEN void *pa_os_map(size_t size, bool accessible);
 PA_HIDDEN void pa_os_unmap(void *p, size_t size);
 PA_HIDDEN void pa_os_purge(void *p, size_t size);

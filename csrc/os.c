@@ -19,9 +19,10 @@ size_t pa_os_page_size(void) {
 
 /* Address space backed on first touch. MAP_NORESERVE keeps a multi-GiB reservation from
  * counting against the overcommit heuristic; untouched pages cost no RSS. */
-void *pa_os_reserve(size_t size, size_t align) {
+void *pa_os_reserve(size_t size, size_t align, bool accessible) {
     size_t span = size + align;
-    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    char *p = mmap(NULL, span, accessible ? PROT_READ | PROT_WRITE : PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) return NULL;
     uintptr_t start = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
     size_t head = start - (uintptr_t)p;

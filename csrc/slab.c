@@ -78,12 +78,13 @@ bool pa_slab_init(void) {
             pa_meta_sizes(&pa_classes[c], (uint32_t)(region >> pa_classes[c].slab_shift), sizes);
             meta += sizes[0] + sizes[1] + sizes[2] + sizes[3];
         }
-        char *heap = pa_os_reserve(region * PA_NCLASS, (size_t)1 << PA_SLAB_MAX_SHIFT);
+        /* Inaccessible until carved: a run off the end of the last slab in use faults. */
+        char *heap = pa_os_reserve(region * PA_NCLASS, (size_t)1 << PA_SLAB_MAX_SHIFT, false);
         if (!heap) continue;
         /* protect_metadata: a guard page on each side, so a linear overflow out of some
          * other mapping cannot run into the slab tables. */
         size_t guard = pa_opt.protect_metadata ? pa_os_page_size() : 0;
-        char *m = pa_os_reserve(meta + 2 * guard, pa_os_page_size());
+        char *m = pa_os_reserve(meta + 2 * guard, pa_os_page_size(), true);
         if (!m) {
             pa_os_unmap(heap, region * PA_NCLASS);
             continue;
@@ -137,9 +138,9 @@ static void pa_purge_slab(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
     pool->npurge++;
 }
 
-/* Claims the next unused slab of the class region for an arena; lock-free because every
- * arena's pool draws from the same region. Under guard_slab_interval every Nth slab is
- * made inaccessible instead and never joins a list. */
+/* Claims the next unused slab of the class region for an arena and opens its pages;
+ * lock-free because every arena's pool draws from the same region. Under
+ * guard_slab_interval every Nth slab is skipped: it stays inaccessible for good. */
 static uint32_t pa_carve_slab(int cls, pa_class_t *k, uint32_t arena) {
     _Atomic uint32_t *nslabs = &pa_class_nslabs[cls];
     uint32_t s = atomic_load_explicit(nslabs, memory_order_relaxed);
@@ -149,9 +150,10 @@ static uint32_t pa_carve_slab(int cls, pa_class_t *k, uint32_t arena) {
             continue;
         size_t every = pa_opt.guard_slab_interval;
         if (!every || s % every != every - 1) break;
-        pa_os_protect(k->base + ((size_t)s << k->slab_shift), (size_t)1 << k->slab_shift, false);
         s = atomic_load_explicit(nslabs, memory_order_relaxed);
     }
+    if (!pa_os_protect(k->base + ((size_t)s << k->slab_shift), (size_t)1 << k->slab_shift, true))
+        return PA_NIL;               /* out of mappings (vm.max_map_count): treat as full */
     uint64_t *bits = &k->freebits[(size_t)s * k->words];
     for (uint32_t w = 0; w < k->words; w++) {
         uint32_t left = k->nslots - w * 64;
