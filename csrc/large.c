@@ -121,11 +121,13 @@ static bool pa_cache_put(uintptr_t map, size_t size) {
     return true;
 }
 
-/* Where the block goes inside a mapping whose first and last `guard` bytes are guards. */
-static pa_large_t pa_place(uintptr_t map, size_t map_size, size_t size, size_t guard, uintptr_t start) {
+/* Where the block goes inside a mapping whose first and last `guard` bytes are guards: a
+ * block with no alignment demand ends flush against the trailing guard. */
+static pa_large_t pa_place(uintptr_t map, size_t map_size, size_t size, size_t guard, uintptr_t start,
+                           bool flush_end) {
     uintptr_t data_end = map + map_size - guard;
     pa_large_t e = {start, data_end - start, map, map_size};
-    if (guard && start == map + guard) {
+    if (guard && flush_end) {
         size_t tight = (size + PA_ALIGN - 1) & ~(size_t)(PA_ALIGN - 1);
         e.ptr = data_end - tight;
         e.usable = tight;
@@ -144,6 +146,7 @@ static bool pa_register(const pa_large_t *e) {
 void *pa_large_alloc(size_t size, size_t alignment, bool zero) {
     size_t page = pa_os_page_size();
     size_t guard = pa_opt.guard ? page : 0;
+    bool flush_end = alignment <= PA_ALIGN;
     if (alignment < page) alignment = page;
     if (size > PTRDIFF_MAX - alignment - 2 * guard - page) return NULL;
     size_t data = (size + page - 1) & ~(page - 1);
@@ -154,7 +157,7 @@ void *pa_large_alloc(size_t size, size_t alignment, bool zero) {
         size_t got;
         uintptr_t map = pa_cache_take(span, &got);
         if (map) {
-            e = pa_place(map, got, size, guard, map + guard);
+            e = pa_place(map, got, size, guard, map + guard, flush_end);
             bool ok = pa_insert(&e);
             pa_nmalloc += ok;
             pa_unlock(&pa_large_lock);
@@ -168,7 +171,7 @@ void *pa_large_alloc(size_t size, size_t alignment, bool zero) {
         pa_unlock(&pa_large_lock);
         char *p = pa_os_map(span, !guard);
         if (!p) return NULL;
-        e = pa_place((uintptr_t)p, span, size, guard, (uintptr_t)p + guard);
+        e = pa_place((uintptr_t)p, span, size, guard, (uintptr_t)p + guard, flush_end);
     } else {
         /* Over-map and trim to the alignment; the trimmed ends go back to the OS. */
         char *p = pa_os_map(span + alignment, !guard);
@@ -177,7 +180,7 @@ void *pa_large_alloc(size_t size, size_t alignment, bool zero) {
         uintptr_t map = start - guard, end = (uintptr_t)p + span + alignment;
         if (map > (uintptr_t)p) pa_os_unmap(p, map - (uintptr_t)p);
         if (end > map + span) pa_os_unmap((void *)(map + span), end - (map + span));
-        e = pa_place(map, span, size, guard, start);
+        e = pa_place(map, span, size, guard, start, false);
     }
     if (guard && !pa_os_protect((void *)(e.map + guard), e.map_size - 2 * guard, true)) {
         pa_os_unmap((void *)e.map, e.map_size);
