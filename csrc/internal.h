@@ -254,7 +254,6 @@ PA_HIDDEN void pa_tcache_setup(void);
 PA_HIDDEN void pa_tcache_stats(pyalloc_stats *st);
 extern pa_lock_t pa_tcache_lock PA_HIDDEN;
 PA_HIDDEN void pa_tcache_after_fork_child(void);
-PA_HIDDEN bool pa_tcache_thread_dead(void);
 
 PA_HIDDEN void pa_stats_print(void);
 

@@ -37,8 +37,6 @@ void pa_tcache_setup(void) {
     if (pthread_key_create(&pa_key, pa_tcache_destructor) != 0) pa_fatal("pthread_key_create failed");
 }
 
-bool pa_tcache_thread_dead(void) { return pa_thread_state == PA_THREAD_DEAD; }
-
 static pa_tcache_t *pa_tcache_obtain(void) {
     pa_tcache_t *tc = NULL;
     pa_lock(&pa_tcache_lock);
