@@ -208,7 +208,7 @@ uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want) {
             pa_list_remove(k, pool, s);
         }
     }
-    if (pa_opt.randomize)
+    if (pa_opt.randomize >= 2)
         for (uint32_t i = n; i > 1; i--) {
             uint32_t j = (uint32_t)(pa_rng_next(&pool->rng) % i);
             void *t = out[i - 1];
