@@ -36,7 +36,7 @@ PA_NOINLINE void *pa_small_take_slow(int cls) {
     pa_bin_t *b = &tc->bins[cls];
     if (!b->count) {
         uint32_t n = pa_central_alloc(cls, tc->arena, b->items, b->cap > 1 ? b->cap / 2 : 1);
-        if (!pa_opt.randomize) /* central hands out ascending addresses: pop them in that order */
+        if (pa_opt.randomize < 2) /* central hands out ascending addresses: pop them in that order */
             for (uint32_t i = 0; i < n / 2; i++) {
                 void *t = b->items[i];
                 b->items[i] = b->items[n - 1 - i];
