@@ -1,0 +1,95 @@
+/* Helpers shared by the test programs. A failed CHECK prints where and why on stderr and
+ * exits 1, so the pytest side sees the reason in the output. */
+#ifndef TEST_COMMON_H
+#define TEST_COMMON_H
+
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECK(cond, ...)                                                                  \
+    do {                                                                                  \
+        if (!(cond)) {                                                                    \
+            fprintf(stderr, "CHECK failed at %s:%d: %s: ", __FILE__, __LINE__, #cond);    \
+            fprintf(stderr, __VA_ARGS__);                                                 \
+            fprintf(stderr, "\n");                                                        \
+            exit(1);                                                                      \
+        }                                                                                 \
+    } while (0)
+
+/* Announces the pointer about to be misused; flushed so it survives the abort. */
+static inline void show_pointer(const void *p) {
+    printf("pointer %p\n", p);
+    fflush(stdout);
+}
+
+/* Keeps the compiler from reasoning about a pointer (free of a stack object, ...). */
+static inline void *launder(void *p) {
+    __asm__ volatile("" : "+r"(p));
+    return p;
+}
+
+static inline uint64_t rng_next(uint64_t *s) {
+    uint64_t x = *s += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static inline unsigned char pattern_byte(uint64_t tag, size_t i) {
+    return (unsigned char)((tag * 131u + i * 7u + (i >> 8)) ^ (tag >> 8));
+}
+
+static inline void fill_pattern(void *p, size_t n, uint64_t tag) {
+    unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) b[i] = pattern_byte(tag, i);
+}
+
+/* Index of the first byte that differs from the pattern, or n when intact. */
+static inline size_t check_pattern(const void *p, size_t n, uint64_t tag) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != pattern_byte(tag, i)) return i;
+    return n;
+}
+
+typedef struct {
+    uintptr_t start;
+    size_t size;
+} range_t;
+
+static int range_cmp(const void *a, const void *b) {
+    uintptr_t x = ((const range_t *)a)->start, y = ((const range_t *)b)->start;
+    return x < y ? -1 : x > y;
+}
+
+/* Sorts ranges by address; returns the index of the first range that overlaps its
+ * predecessor, or -1 when all are disjoint. */
+static inline long first_overlap(range_t *r, size_t n) {
+    qsort(r, n, sizeof *r, range_cmp);
+    for (size_t i = 1; i < n; i++)
+        if (r[i - 1].start + r[i - 1].size > r[i].start) return (long)i;
+    return -1;
+}
+
+/* Resident set size of this process in KiB (VmRSS). */
+static inline long rss_kib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
+    fclose(f);
+    return kib;
+}
+
+/* True when malloc resolves into libpyalloc (the program runs preloaded). */
+static inline int under_pyalloc(void) { return dlsym(RTLD_DEFAULT, "pyalloc_stats_get") != NULL; }
+
+#endif

@@ -1,0 +1,64 @@
+"""glibc-compatible semantics of the malloc API. Each program checks its own conditions and
+exits 1 naming the first violation. Every program also runs under plain glibc as a control:
+the semantics tested are glibc's, so a program failing there is a wrong test, not a pyalloc
+bug."""
+
+import os
+
+import pytest
+
+PROGRAMS = [
+    "api_alignment.c",
+    "api_errno.c",
+    "api_basics.c",
+    "api_realloc.c",
+    "api_calloc.c",
+    "api_usable.c",
+    "api_page.c",
+    "api_introspection.c",
+    "api_libc_names.c",
+    "api_cxx.cpp",
+]
+
+
+def assert_ok(result):
+    assert result.returncode == 0, result.describe()
+    assert result.stdout.startswith("OK"), result.describe()
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_api_under_pyalloc(run_c, program):
+    assert_ok(run_c(program))
+
+
+@pytest.mark.parametrize("program", ["api_alignment.c", "api_realloc.c", "api_calloc.c",
+                                     "api_usable.c", "api_cxx.cpp"])
+@pytest.mark.parametrize("options", ["tcache=0", "profile=fast", "profile=hardened",
+                                     "profile=paranoid"])
+def test_api_under_other_options(run_c, program, options):
+    assert_ok(run_c(program, options=options))
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_api_control_under_glibc(run_c, program):
+    assert_ok(run_c(program, preload=False))
+
+
+def test_cxx_output_matches_glibc(run_c):
+    assert run_c("api_cxx.cpp").stdout == run_c("api_cxx.cpp", preload=False).stdout
+
+
+def test_malloc_stats_prints_to_stderr(run_c):
+    result = run_c("api_introspection.c")
+    assert_ok(result)
+    assert result.stderr.strip(), "malloc_stats() printed nothing on stderr"
+
+
+def test_every_api_function_resolves_into_pyalloc(run_c, lib):
+    result = run_c("api_exports.c")
+    assert result.returncode == 0, result.describe()
+    resolved = dict(line.split(" ", 1) for line in result.stdout.splitlines())
+    assert len(resolved) == 27, result.stdout
+    wrong = {name: path for name, path in resolved.items()
+             if path == "missing" or os.path.realpath(path) != str(lib)}
+    assert not wrong, f"functions not served by {lib}: {wrong}"

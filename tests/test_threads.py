@@ -1,0 +1,53 @@
+"""Concurrency: cross-thread frees with content checks, churn of short-lived threads with
+bounded memory, fork while other threads allocate, and memory returned after frees."""
+
+import re
+
+import pytest
+
+MIB = 1024
+
+
+def values(result):
+    return {k: int(v) for k, v in re.findall(r"^(\w+) (-?\d+)$", result.stdout, re.M)}
+
+
+@pytest.mark.parametrize("options", [None, "tcache=0", "profile=paranoid"],
+                         ids=lambda o: o or "defaults")
+def test_cross_thread_stress(run_c, options):
+    ops = "20000" if options is None else "6000"
+    result = run_c("stress_threads.c", "8", ops, options=options)
+    assert result.returncode == 0, result.describe()
+    assert result.stdout.strip() == "OK", result.describe()
+
+
+def test_thread_churn_memory_is_bounded(run_c):
+    result = run_c("thread_churn.c", "10000", "2000", "4")
+    assert result.returncode == 0, result.describe()
+    v = values(result)
+    checkpoint, end = v["rss_checkpoint_kib"], v["rss_end_kib"]
+    assert end < 200 * MIB, f"RSS after 10,000 threads is {end} KiB\n{result.describe()}"
+    slack = max(8 * MIB, checkpoint * 15 // 100)
+    assert end <= checkpoint + slack, (
+        f"RSS grew from {checkpoint} KiB after 2,000 threads to {end} KiB after 10,000: "
+        f"dead threads leak memory")
+
+
+@pytest.mark.parametrize("options", [None, "tcache=0"], ids=lambda o: o or "defaults")
+def test_fork_under_load(run_c, options):
+    result = run_c("fork_under_load.c", "100", options=options)
+    assert result.returncode == 0, result.describe()
+    assert result.stdout.strip() == "OK", result.describe()
+
+
+def test_rss_falls_after_free(run_c):
+    result = run_c("rss_after_free.c")
+    assert result.returncode == 0, result.describe()
+    v = values(result)
+    peak = v["rss_peak_kib"]
+    assert peak > 200 * MIB, f"the program did not reach its peak: {v}"
+    assert v["rss_after_free_kib"] < 0.4 * peak, \
+        f"RSS after freeing everything (no trim) is not below 40% of the peak: {v}"
+    assert v["rss_after_trim_kib"] < 0.4 * peak, f"RSS after malloc_trim(0) is too high: {v}"
+    assert v["rss_after_trim_kib"] <= v["rss_after_free_kib"] + 4 * MIB, \
+        f"malloc_trim raised RSS: {v}"
