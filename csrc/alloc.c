@@ -42,6 +42,7 @@ PA_NOINLINE void *pa_small_take_slow(int cls) {
                 b->items[i] = b->items[n - 1 - i];
                 b->items[n - 1 - i] = t;
             }
+        atomic_signal_fence(memory_order_seq_cst); /* see pa_bin_push */
         b->count = n;
         if (!n) return NULL;
     }
@@ -101,7 +102,7 @@ static PA_NOINLINE void pa_small_free_slow(int cls, void *p) {
     }
     pa_bin_t *b = &tc->bins[cls];
     if (b->count == b->cap) pa_tcache_flush_bin(tc, cls, b->cap / 2);
-    b->items[b->count++] = p;
+    pa_bin_push(b, p);
     tc->nfree[cls]++;
 }
 
@@ -110,7 +111,7 @@ void pa_release_small(int cls, void *p) {
     pa_tcache_t *tc = pa_tcache_current;
     pa_bin_t *b = &tc->bins[cls];
     if (pa_likely(b->count < b->cap)) {
-        b->items[b->count++] = p;
+        pa_bin_push(b, p);
         tc->nfree[cls]++;
         return;
     }

@@ -114,6 +114,7 @@ void pa_free_hardened(void *p, const pa_loc_t *loc) {
         while (tc->qcount && (tc->qcount == tc->qcap || tc->qbytes + size > pa_opt.quarantine_bytes))
             pa_quarantine_evict(tc);
         tc->quarantine[(tc->qhead + tc->qcount) % tc->qcap] = p;
+        atomic_signal_fence(memory_order_seq_cst); /* see pa_bin_push */
         tc->qcount++;
         tc->qbytes += size;
         return;

@@ -101,6 +101,7 @@ typedef struct pa_pool_s {
 #define PA_MAX_ARENAS 16
 
 /* ---- thread caches ---------------------------------------------------------------------- */
+#define PA_TCACHE_MAX_CAP 128        /* slots per bin */
 typedef struct pa_bin_s {
     uint32_t count, cap;
     void **items;                    /* LIFO stack of free slots, most recent on top */
@@ -225,6 +226,15 @@ extern pa_lock_t pa_large_lock PA_HIDDEN;
 PA_HIDDEN void *pa_small_take_slow(int cls);
 
 /* A free slot of class cls, not yet marked live; NULL when the class region is exhausted. */
+/* A slot enters a bin before the count covers it. Another thread may fork at any moment
+ * and the child flushes this cache: a count that ran ahead would hand it a stale item, a
+ * slot that is live or already back in its pool. */
+static inline void pa_bin_push(pa_bin_t *b, void *p) {
+    b->items[b->count] = p;
+    atomic_signal_fence(memory_order_seq_cst);
+    b->count++;
+}
+
 static inline void *pa_small_take(int cls) {
     pa_tcache_t *tc = pa_tcache_current;
     pa_bin_t *b = &tc->bins[cls];

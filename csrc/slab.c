@@ -64,7 +64,7 @@ bool pa_slab_init(void) {
         /* About 32 KiB of cached slots per class: a thread's idle cache stays small, and
          * bins still hold enough tiny objects to amortise the pool lock. */
         uint32_t cap = 32768 / k->size;
-        k->tcache_cap = !pa_opt.tcache ? 0 : cap > 128 ? 128 : cap < 1 ? 1 : cap;
+        k->tcache_cap = !pa_opt.tcache ? 0 : cap > PA_TCACHE_MAX_CAP ? PA_TCACHE_MAX_CAP : cap < 1 ? 1 : cap;
         k->retain = (uint32_t)(pa_opt.retain_bytes >> shift);
         for (int a = 0; a < PA_MAX_ARENAS; a++) {
             for (int l = 0; l < 4; l++) pa_pools[c][a].head[l] = PA_NIL;

@@ -92,14 +92,23 @@ pa_tcache_t *pa_tcache_init_thread(void) {
 }
 
 /* Returns the oldest (bottom) items to the central pool and keeps the `keep` most recently
- * freed ones, which are the likeliest to be warm in this core's cache. */
+ * freed ones, which are the likeliest to be warm in this core's cache. If another thread
+ * forks meanwhile, the child flushes this (orphaned) cache, so at every store the bin must
+ * list each slot at most once and never one the pool has taken back: it lets go of all
+ * items while it moves them and before the pool sees any (the worst a fork can do is
+ * leak a few slots in the child). */
 void pa_tcache_flush_bin(pa_tcache_t *tc, int cls, uint32_t keep) {
     pa_bin_t *b = &tc->bins[cls];
     if (b->count <= keep) return;
+    void *out[PA_TCACHE_MAX_CAP];
     uint32_t n = b->count - keep;
-    pa_central_free(cls, b->items, n);
+    memcpy(out, b->items, n * sizeof(void *));
+    b->count = 0;
+    atomic_signal_fence(memory_order_seq_cst);
     memmove(b->items, b->items + n, keep * sizeof(void *));
+    atomic_signal_fence(memory_order_seq_cst);
     b->count = keep;
+    pa_central_free(cls, out, n);
 }
 
 void pa_tcache_flush_all(pa_tcache_t *tc) {
