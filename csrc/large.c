@@ -148,7 +148,10 @@ void *pa_large_alloc(size_t size, size_t alignment, bool zero) {
     size_t guard = pa_opt.guard ? page : 0;
     bool flush_end = alignment <= PA_ALIGN;
     if (alignment < page) alignment = page;
-    if (size > PTRDIFF_MAX - alignment - 2 * guard - page) return NULL;
+    size_t overhead;                 /* worst case beyond `size`: alignment slack, guards, rounding */
+    if (__builtin_add_overflow(alignment, 2 * guard + page, &overhead) || overhead > PTRDIFF_MAX ||
+        size > PTRDIFF_MAX - overhead)
+        return NULL;
     size_t data = (size + page - 1) & ~(page - 1);
     size_t span = data + 2 * guard;
     pa_large_t e;

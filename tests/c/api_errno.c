@@ -51,6 +51,10 @@ int main(void) {
     EXPECT_FAIL(aligned_alloc(64, SIZE_MAX), ENOMEM);
     EXPECT_FAIL(aligned_alloc(4096, big), ENOMEM);
     EXPECT_FAIL(memalign(half, 1), ENOMEM);       /* a valid alignment nothing can satisfy */
+    /* The largest alignment plus a size just short of PTRDIFF_MAX: sums of the two wrap. */
+    EXPECT_FAIL(memalign(half, big - 4097), ENOMEM);
+    EXPECT_FAIL(aligned_alloc(half, big - 4097), ENOMEM);
+    EXPECT_FAIL(memalign(half / 2 + 1, big / 2), ENOMEM);
     EXPECT_FAIL(memalign(half + 1, 1), EINVAL);   /* alignment > SIZE_MAX/2+1 */
     EXPECT_FAIL(memalign(SIZE_MAX, 1), EINVAL);
     EXPECT_FAIL(aligned_alloc(SIZE_MAX, 1), EINVAL);
@@ -65,6 +69,11 @@ int main(void) {
     expect_posix_memalign(64, SIZE_MAX, ENOMEM);
     expect_posix_memalign(64, big, ENOMEM);
     expect_posix_memalign(4096, SIZE_MAX - 4096, ENOMEM);
+    expect_posix_memalign(half, big - 4097, ENOMEM);
+    /* glibc's posix_memalign leaves errno ENOMEM; tst-malloc-thread-fail relies on it. */
+    errno = 0;
+    void *unused;
+    CHECK(posix_memalign(&unused, 64, SIZE_MAX) == ENOMEM && errno == ENOMEM, "errno %d", errno);
 
     /* A failed realloc leaves the block where it was, with its contents. */
     for (size_t n = 10; n <= 1000000; n *= 10) {
