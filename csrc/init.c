@@ -15,30 +15,46 @@ extern void _IO_list_lock(void) __attribute__((weak));
 extern void _IO_list_unlock(void) __attribute__((weak));
 extern void _IO_list_resetlock(void) __attribute__((weak));
 
-#define PA_MAX_FORK_LOCKS (PA_NCLASS * PA_MAX_ARENAS + 2)
+#define PA_MAX_FORK_LOCKS (PA_NCLASS * PA_MAX_ARENAS + 3)
 static pa_lock_t *pa_fork_locks[PA_MAX_FORK_LOCKS];
-static bool pa_fork_taken[PA_MAX_FORK_LOCKS];
 static int pa_nfork_locks;
-static bool pa_fork_interrupted;     /* fork from a handler that interrupted the allocator */
+
+/* A signal handler may fork while this thread is inside fork's own handlers (glibc's
+ * tst-mallocfork2 does exactly that), so each nesting level records its own locks. */
+#define PA_MAX_FORK_NESTING 8
+static struct {
+    bool taken[PA_MAX_FORK_LOCKS];
+    bool interrupted;                /* fork from a handler that interrupted the allocator */
+} pa_fork_level[PA_MAX_FORK_NESTING];
+static int pa_fork_depth;
 
 static void pa_print_stats_at_exit(void);
 
 static void pa_fork_prepare(void) {
     if (_IO_list_lock) _IO_list_lock();
-    pa_fork_interrupted = false;
+    int d = __atomic_fetch_add(&pa_fork_depth, 1, __ATOMIC_RELAXED);
+    if (d >= PA_MAX_FORK_NESTING) pa_fatal("fork nested in signal handlers too deeply");
+    pa_fork_level[d].interrupted = false;
     for (int i = 0; i < pa_nfork_locks; i++) {
         /* A lock this very thread holds means fork was called from a signal handler that
-         * interrupted us inside the allocator; waiting would deadlock. The interrupted
-         * operation finishes (and unlocks) in both processes once the handler returns. */
-        pa_fork_taken[i] = !pa_lock_held_by_me(pa_fork_locks[i]);
-        if (pa_fork_taken[i]) pa_lock(pa_fork_locks[i]);
-        else pa_fork_interrupted = true;
+         * interrupted us inside the allocator (or inside an outer fork); waiting would
+         * deadlock. The interrupted code finishes (and unlocks) in both processes once the
+         * handler returns. */
+        bool mine = pa_lock_held_by_me(pa_fork_locks[i]);
+        pa_fork_level[d].taken[i] = !mine;
+        if (mine) pa_fork_level[d].interrupted = true;
+        else pa_lock(pa_fork_locks[i]);
     }
 }
 
-static void pa_fork_release(void) {
+/* Leaves the level only when done: a fork nested in here must not reuse its record. */
+static bool pa_fork_release(void) {
+    int d = __atomic_load_n(&pa_fork_depth, __ATOMIC_RELAXED) - 1;
     for (int i = pa_nfork_locks - 1; i >= 0; i--)
-        if (pa_fork_taken[i]) pa_unlock(pa_fork_locks[i]);
+        if (pa_fork_level[d].taken[i]) pa_unlock(pa_fork_locks[i]);
+    bool interrupted = pa_fork_level[d].interrupted;
+    __atomic_fetch_sub(&pa_fork_depth, 1, __ATOMIC_RELAXED);
+    return interrupted;
 }
 
 static void pa_fork_parent(void) {
@@ -47,9 +63,10 @@ static void pa_fork_parent(void) {
 }
 
 static void pa_fork_child(void) {
-    pa_fork_release();
+    /* The interrupted operation, not this child, owns the thread cache's consistency. */
+    bool interrupted = pa_fork_release();
     if (_IO_list_resetlock) _IO_list_resetlock();
-    if (!pa_fork_interrupted) pa_tcache_after_fork_child();
+    if (!interrupted) pa_tcache_after_fork_child();
 }
 
 void pa_init_slow(void) {
@@ -61,10 +78,11 @@ void pa_init_slow(void) {
     }
     pa_options_init();
     pa_harden_init();
-    if (!pa_slab_init()) pa_fatal("cannot reserve address space for the heap");
+    pa_slab_init();
     pa_tcache_setup();
     for (int c = 0; c < PA_NCLASS; c++)
         for (uint32_t a = 0; a < pa_narenas; a++) pa_fork_locks[pa_nfork_locks++] = &pa_pools[c][a].lock;
+    pa_fork_locks[pa_nfork_locks++] = &pa_carve_lock; /* taken inside pool locks */
     pa_fork_locks[pa_nfork_locks++] = &pa_large_lock;
     pa_fork_locks[pa_nfork_locks++] = &pa_tcache_lock;
     atomic_store_explicit(&pa_heap.ready, 2, memory_order_release);
