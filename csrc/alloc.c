@@ -127,9 +127,8 @@ static PA_COLD void pa_free_outside(void *p) {
 }
 
 static inline void pa_free(void *p) {
-    uintptr_t off = (uintptr_t)p - pa_heap.base;
-    if (pa_likely(off < pa_heap.span)) {
-        pa_loc_t loc = pa_locate(off);
+    pa_loc_t loc;
+    if (pa_likely(pa_small_find(p, &loc))) {
         if (pa_unlikely(!loc.exact)) {
             pa_invalid_free(p, loc.cls);
             return;
@@ -155,9 +154,8 @@ static inline void pa_free(void *p) {
 
 /* Usable size of a live block; aborts naming `invalid` or `freed` when p is not one. */
 static size_t pa_live_usable(const void *p, const char *invalid, const char *freed) {
-    uintptr_t off = (uintptr_t)p - pa_heap.base;
-    if (off < pa_heap.span) {
-        pa_loc_t loc = pa_locate(off);
+    pa_loc_t loc;
+    if (pa_small_find(p, &loc)) {
         if (!loc.exact) pa_misuse(invalid, p, loc.cls);
         uint8_t st = __atomic_load_n(pa_slot_state(&loc), __ATOMIC_RELAXED);
         if (st != PA_SLOT_LIVE) pa_misuse(st == PA_SLOT_FREED ? freed : invalid, p, loc.cls);
@@ -177,7 +175,7 @@ static void *pa_aligned(size_t alignment, size_t n) {
         return NULL;
     }
     if (alignment & (alignment - 1)) alignment = (size_t)1 << (64 - __builtin_clzl(alignment));
-    if (n > PTRDIFF_MAX - alignment) {
+    if (alignment > PTRDIFF_MAX || n > PTRDIFF_MAX - alignment) {
         errno = ENOMEM;
         return NULL;
     }
@@ -220,8 +218,8 @@ PA_EXPORT void *PA_API(realloc)(void *p, size_t n) {
         return NULL;
     }
     PA_COUNT(pa_tcache_current, nrealloc);
-    bool small = (uintptr_t)p - pa_heap.base < pa_heap.span;
-    if (small) {
+    pa_loc_t loc;
+    if (pa_small_find(p, &loc)) {
         /* Stay put while the size still maps to this class, or shrinks by less than half.
          * Hardened blocks always move: the canary and the fill follow the new size. */
         if (!pa_heap.hooks && n <= old && (n > old / 2 || pa_size_class(n) == pa_size_class(old))) return p;
@@ -253,10 +251,8 @@ PA_EXPORT void *PA_API(aligned_alloc)(size_t alignment, size_t n) { return pa_al
 
 PA_EXPORT int PA_API(posix_memalign)(void **out, size_t alignment, size_t n) {
     if (alignment % sizeof(void *) != 0 || (alignment & (alignment - 1)) || alignment == 0) return EINVAL;
-    int saved = errno;               /* POSIX: reports through the return value only */
     void *p = pa_aligned(alignment, n);
-    errno = saved;
-    if (!p) return ENOMEM;
+    if (!p) return ENOMEM;           /* errno is ENOMEM too, as with glibc: programs test it */
     *out = p;
     return 0;
 }

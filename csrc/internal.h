@@ -50,7 +50,9 @@
 
 typedef struct pa_loc_s pa_loc_t;
 enum { PA_SLOT_NEVER = 0, PA_SLOT_LIVE = 1, PA_SLOT_FREED = 2 };
-enum { PA_LIST_NONE = 0, PA_LIST_PARTIAL, PA_LIST_EMPTY, PA_LIST_PURGED };
+/* Purged slabs keep their pages mapped (reserved layout); unmapped ones gave them back
+ * (lazy layout, where mapped address space counts against RLIMIT_AS). */
+enum { PA_LIST_NONE = 0, PA_LIST_PARTIAL, PA_LIST_EMPTY, PA_LIST_PURGED, PA_LIST_UNMAPPED, PA_NLISTS };
 #define PA_NIL UINT32_MAX
 
 /* Futex lock whose word holds the owner's id: atfork can skip a lock the forking thread
@@ -91,8 +93,8 @@ typedef struct pa_class_s {
 typedef struct pa_pool_s {
     _Alignas(64) pa_lock_t lock;
     uint64_t rng;                    /* randomize: slot order within batches */
-    uint32_t head[4];                /* list heads, indexed by PA_LIST_* (NONE unused) */
-    uint32_t count[4];
+    uint32_t head[PA_NLISTS];        /* list heads, indexed by PA_LIST_* (NONE unused) */
+    uint32_t count[PA_NLISTS];
     size_t handed;                   /* slots out of the pool (programs + caches) */
     uint64_t nmalloc_direct, nfree_direct; /* ops that bypassed thread caches */
     uint64_t npurge;
@@ -172,6 +174,7 @@ extern union pa_ro_u {
 #define pa_secret (pa_ro.g.secret)
 
 extern _Atomic uint32_t pa_class_nslabs[PA_NCLASS] PA_HIDDEN; /* slabs carved, any arena */
+extern pa_lock_t pa_carve_lock PA_HIDDEN;
 extern pa_pool_t pa_pools[PA_NCLASS][PA_MAX_ARENAS] PA_HIDDEN;
 extern const uint8_t pa_class_lookup[PA_LOOKUP_MAX / 16 + 1] PA_HIDDEN;
 extern pa_tcache_t pa_tcache_none PA_HIDDEN;
@@ -182,6 +185,7 @@ PA_HIDDEN void pa_options_init(void);
 /* ---- os.c ------------------------------------------------------------------------------- */
 PA_HIDDEN void *pa_os_reserve(size_t size, size_t align, bool accessible);
 PA_HIDDEN void *pa_os_map(size_t size, bool accessible);
+PA_HIDDEN bool pa_os_map_at(void *p, size_t size);
 PA_HIDDEN void pa_os_unmap(void *p, size_t size);
 PA_HIDDEN void pa_os_purge(void *p, size_t size);
 PA_HIDDEN bool pa_os_protect(void *p, size_t size, bool accessible);
@@ -205,7 +209,8 @@ PA_HIDDEN bool pa_lock_held_by_me(const pa_lock_t *l);
 PA_HIDDEN uint32_t pa_thread_id(void);
 
 /* ---- slab.c: size classes and central pools --------------------------------------------- */
-PA_HIDDEN bool pa_slab_init(void);
+PA_HIDDEN void pa_slab_init(void);
+PA_HIDDEN void pa_slab_unreserve(void);
 PA_HIDDEN uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want);
 PA_HIDDEN void pa_central_free(int cls, void *const *ptrs, uint32_t n);
 PA_HIDDEN size_t pa_central_trim(void);
@@ -300,6 +305,16 @@ static inline pa_loc_t pa_locate(uintptr_t off) {
     loc.slot = (uint32_t)((in_slab * k->magic) >> PA_DIV_SHIFT);
     loc.exact = (uintptr_t)loc.slot * k->size == in_slab && loc.slot < k->nslots;
     return loc;
+}
+
+/* Whether p lies in a carved slab, and where. A slab not carved yet holds nothing of ours
+ * and may have no metadata mapped; in the lazy layout other mappings, our own large blocks
+ * among them, can sit there. */
+static inline bool pa_small_find(const void *p, pa_loc_t *loc) {
+    uintptr_t off = (uintptr_t)p - pa_heap.base;
+    if (off >= pa_heap.span) return false;
+    *loc = pa_locate(off);
+    return loc->slab < atomic_load_explicit(&pa_class_nslabs[loc->cls], memory_order_relaxed);
 }
 
 static inline uint8_t *pa_slot_state(const pa_loc_t *loc) {

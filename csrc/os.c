@@ -37,6 +37,17 @@ void *pa_os_map(size_t size, bool accessible) {
     return p == MAP_FAILED ? NULL : p;
 }
 
+/* Maps exactly [p, p + size) read-write, or fails if anything is mapped there already:
+ * MAP_FIXED_NOREPLACE never clobbers another mapping. Kernels before 4.17 take the flag as
+ * a hint, so a mapping placed elsewhere counts as failure. */
+bool pa_os_map_at(void *p, size_t size) {
+    int saved = errno;
+    void *q = mmap(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (q != MAP_FAILED && q != p) munmap(q, size);
+    errno = saved;
+    return q == p;
+}
+
 void pa_os_unmap(void *p, size_t size) {
     int saved = errno;
     munmap(p, size);

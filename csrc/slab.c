@@ -8,10 +8,17 @@
 #include "internal.h"
 
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 union pa_ro_u pa_ro __attribute__((aligned(PA_PAGE)));
 _Atomic uint32_t pa_class_nslabs[PA_NCLASS];
+pa_lock_t pa_carve_lock;             /* serialises carving and the switch to lazy mapping */
+/* Lazy: the layout is not reserved but mapped slab by slab, metadata in steps, so the heap
+ * costs only the address space it uses. Chosen when RLIMIT_AS is finite, which counts
+ * reserved (even inaccessible) address space. */
+static bool pa_lazy;                 /* written under pa_carve_lock, read anywhere */
+static size_t pa_meta_mapped[PA_NCLASS][4]; /* lazy: leading bytes of each metadata array mapped */
 pa_pool_t pa_pools[PA_NCLASS][PA_MAX_ARENAS];
 
 const uint8_t pa_class_lookup[PA_LOOKUP_MAX / 16 + 1] = {
@@ -49,7 +56,107 @@ static void pa_meta_sizes(const pa_class_t *k, uint32_t max_slabs, size_t sizes[
     sizes[3] = pa_opt.canary ? pa_page_round(slots * sizeof(uint32_t)) : 0;
 }
 
-bool pa_slab_init(void) {
+/* Bytes of each metadata array that describe one slab, in the same order. */
+static void pa_meta_per_slab(const pa_class_t *k, size_t per[4]) {
+    per[0] = sizeof(pa_slab_t);
+    per[1] = k->words * sizeof(uint64_t);
+    per[2] = k->state_stride;
+    per[3] = pa_opt.canary ? k->state_stride * sizeof(uint32_t) : 0;
+}
+
+static char *pa_meta_array(const pa_class_t *k, int i) {
+    char *const arrays[4] = {(char *)k->slabs, (char *)k->freebits, (char *)k->state, (char *)k->reqsize};
+    return arrays[i];
+}
+
+/* Assigns each class its region of the heap and its metadata arrays, laid out from m. */
+static void pa_layout(char *heap, char *m, uint32_t shift) {
+    size_t region = (size_t)1 << shift, sizes[4];
+    pa_heap.base = (uintptr_t)heap;
+    pa_heap.span = region * PA_NCLASS;
+    pa_heap.region_shift = shift;
+    for (int c = 0; c < PA_NCLASS; c++) {
+        pa_class_t *k = &pa_classes[c];
+        k->max_slabs = (uint32_t)(region >> k->slab_shift);
+        k->base = heap + (size_t)c * region;
+        pa_meta_sizes(k, k->max_slabs, sizes);
+        k->slabs = (pa_slab_t *)m;
+        k->freebits = (uint64_t *)(m += sizes[0]);
+        k->state = (uint8_t *)(m += sizes[1]);
+        k->reqsize = sizes[3] ? (uint32_t *)(m += sizes[2]) : NULL;
+        m += sizes[2 + (sizes[3] != 0)];
+    }
+}
+
+static size_t pa_meta_total(uint32_t shift) {
+    size_t meta = 0, sizes[4];
+    for (int c = 0; c < PA_NCLASS; c++) {
+        pa_meta_sizes(&pa_classes[c], (uint32_t)(((size_t)1 << shift) >> pa_classes[c].slab_shift), sizes);
+        meta += sizes[0] + sizes[1] + sizes[2] + sizes[3];
+    }
+    return meta;
+}
+
+/* Reserving up front keeps every other mapping out of the layout. */
+static bool pa_reserve_layout(void) {
+    /* 16 GiB per class is far beyond any class's working set on today's machines; halve it
+     * when the address space is short (valgrind, 39-bit VMs). */
+    for (uint32_t shift = 34; shift >= 26; shift--) {
+        size_t span = ((size_t)1 << shift) * PA_NCLASS, meta = pa_meta_total(shift);
+        /* Inaccessible until carved: a run off the end of the last slab in use faults. */
+        char *heap = pa_os_reserve(span, (size_t)1 << PA_SLAB_MAX_SHIFT, false);
+        if (!heap) continue;
+        /* protect_metadata: a guard page on each side, so a linear overflow out of some
+         * other mapping cannot run into the slab tables. */
+        size_t guard = pa_opt.protect_metadata ? pa_os_page_size() : 0;
+        char *m = pa_os_reserve(meta + 2 * guard, pa_os_page_size(), true);
+        if (!m) {
+            pa_os_unmap(heap, span);
+            continue;
+        }
+        if (guard) {
+            pa_os_protect(m, guard, false);
+            pa_os_protect(m + guard + meta, guard, false);
+        }
+        pa_layout(heap, m + guard, shift);
+        for (int c = 0; c < PA_NCLASS; c++) {
+            size_t sizes[4];
+            pa_meta_sizes(&pa_classes[c], pa_classes[c].max_slabs, sizes);
+            memcpy(pa_meta_mapped[c], sizes, sizeof sizes);
+        }
+        return true;
+    }
+    return false;
+}
+
+/* An unreserved layout at a random address far below where the kernel places mappings
+ * (top down from under the stack) and far above the program and its brk heap, so nothing
+ * else is likely to land in it; should something, MAP_FIXED_NOREPLACE keeps us out of it. */
+static void pa_lazy_layout(void) {
+    uint32_t shift = 34;
+    size_t total = ((size_t)1 << shift) * PA_NCLASS + pa_meta_total(shift);
+    uintptr_t lo = (uintptr_t)1 << 44, hi = (uintptr_t)1 << 46, align = (uintptr_t)1 << PA_SLAB_MAX_SHIFT;
+    uintptr_t base = (lo + pa_os_random() % (hi - lo - total)) & ~(align - 1);
+    pa_layout((char *)base, (char *)base + ((size_t)1 << shift) * PA_NCLASS, shift);
+    pa_lazy = true;
+}
+
+/* Lazy: maps the metadata of slabs [0, s] that is not mapped yet. */
+static bool pa_meta_cover(int cls, const pa_class_t *k, uint32_t s) {
+    size_t per[4], sizes[4];
+    pa_meta_per_slab(k, per);
+    pa_meta_sizes(k, k->max_slabs, sizes);
+    for (int i = 0; i < 4; i++) {
+        size_t have = pa_meta_mapped[cls][i], need = (size_t)(s + 1) * per[i];
+        if (need <= have) continue;
+        size_t upto = pa_page_round(need);
+        if (!pa_os_map_at(pa_meta_array(k, i) + have, upto - have)) return false;
+        pa_meta_mapped[cls][i] = upto;
+    }
+    return true;
+}
+
+void pa_slab_init(void) {
     for (int c = 0; c < PA_NCLASS; c++) {
         pa_class_t *k = &pa_classes[c];
         k->size = pa_class_size(c);
@@ -67,7 +174,7 @@ bool pa_slab_init(void) {
         k->tcache_cap = !pa_opt.tcache ? 0 : cap > PA_TCACHE_MAX_CAP ? PA_TCACHE_MAX_CAP : cap < 1 ? 1 : cap;
         k->retain = (uint32_t)(pa_opt.retain_bytes >> shift);
         for (int a = 0; a < PA_MAX_ARENAS; a++) {
-            for (int l = 0; l < 4; l++) pa_pools[c][a].head[l] = PA_NIL;
+            for (int l = 0; l < PA_NLISTS; l++) pa_pools[c][a].head[l] = PA_NIL;
             pa_pools[c][a].rng = pa_secret ^ ((uint64_t)(c * PA_MAX_ARENAS + a + 1) * 0x9e3779b97f4a7c15ull);
         }
     }
@@ -75,48 +182,9 @@ bool pa_slab_init(void) {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     pa_narenas = cpus < 1 ? 1 : cpus * 2 > PA_MAX_ARENAS ? PA_MAX_ARENAS : (uint32_t)cpus * 2;
 
-    /* 16 GiB per class is far beyond any class's working set on today's machines; halve it
-     * when the address space is limited (RLIMIT_AS, valgrind, 39-bit VMs). */
-    for (uint32_t shift = 34; shift >= 26; shift--) {
-        size_t region = (size_t)1 << shift;
-        size_t meta = 0, sizes[4];
-        for (int c = 0; c < PA_NCLASS; c++) {
-            pa_meta_sizes(&pa_classes[c], (uint32_t)(region >> pa_classes[c].slab_shift), sizes);
-            meta += sizes[0] + sizes[1] + sizes[2] + sizes[3];
-        }
-        /* Inaccessible until carved: a run off the end of the last slab in use faults. */
-        char *heap = pa_os_reserve(region * PA_NCLASS, (size_t)1 << PA_SLAB_MAX_SHIFT, false);
-        if (!heap) continue;
-        /* protect_metadata: a guard page on each side, so a linear overflow out of some
-         * other mapping cannot run into the slab tables. */
-        size_t guard = pa_opt.protect_metadata ? pa_os_page_size() : 0;
-        char *m = pa_os_reserve(meta + 2 * guard, pa_os_page_size(), true);
-        if (!m) {
-            pa_os_unmap(heap, region * PA_NCLASS);
-            continue;
-        }
-        if (guard) {
-            pa_os_protect(m, guard, false);
-            pa_os_protect(m + guard + meta, guard, false);
-            m += guard;
-        }
-        pa_heap.base = (uintptr_t)heap;
-        pa_heap.span = region * PA_NCLASS;
-        pa_heap.region_shift = shift;
-        for (int c = 0; c < PA_NCLASS; c++) {
-            pa_class_t *k = &pa_classes[c];
-            k->max_slabs = (uint32_t)(region >> k->slab_shift);
-            k->base = heap + (size_t)c * region;
-            pa_meta_sizes(k, k->max_slabs, sizes);
-            k->slabs = (pa_slab_t *)m;
-            k->freebits = (uint64_t *)(m += sizes[0]);
-            k->state = (uint8_t *)(m += sizes[1]);
-            k->reqsize = sizes[3] ? (uint32_t *)(m += sizes[2]) : NULL;
-            m += sizes[2 + (sizes[3] != 0)];
-        }
-        return true;
-    }
-    return false;
+    struct rlimit as;
+    bool limited = getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY;
+    if (limited || !pa_reserve_layout()) pa_lazy_layout();
 }
 
 static void pa_list_push(const pa_class_t *k, pa_pool_t *pool, uint32_t s, uint8_t list) {
@@ -139,36 +207,81 @@ static void pa_list_remove(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
     sl->list = PA_LIST_NONE;
 }
 
-static void pa_purge_slab(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
-    pa_os_purge(k->base + ((size_t)s << k->slab_shift), (size_t)1 << k->slab_shift);
+/* Gives an empty slab's pages back to the OS; returns the list it belongs on now. */
+static uint8_t pa_purge_slab(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
+    char *slab = k->base + ((size_t)s << k->slab_shift);
     pool->npurge++;
+    if (__atomic_load_n(&pa_lazy, __ATOMIC_RELAXED)) {
+        pa_os_unmap(slab, (size_t)1 << k->slab_shift);
+        return PA_LIST_UNMAPPED;
+    }
+    pa_os_purge(slab, (size_t)1 << k->slab_shift);
+    return PA_LIST_PURGED;
 }
 
-/* Claims the next unused slab of the class region for an arena and opens its pages;
- * lock-free because every arena's pool draws from the same region. Under
- * guard_slab_interval every Nth slab is skipped: it stays inaccessible for good. */
+/* Gives back the reserved but unused part of the layout, for a program lowering RLIMIT_AS:
+ * from here on the heap grows lazily. */
+void pa_slab_unreserve(void) {
+    pa_lock(&pa_carve_lock);
+    for (int c = 0; c < PA_NCLASS && !pa_lazy; c++) {
+        const pa_class_t *k = &pa_classes[c];
+        uint32_t n = atomic_load_explicit(&pa_class_nslabs[c], memory_order_relaxed);
+        size_t used = (size_t)n << k->slab_shift, region = (size_t)1 << pa_heap.region_shift;
+        if (used < region) pa_os_unmap(k->base + used, region - used);
+        size_t per[4], sizes[4];
+        pa_meta_per_slab(k, per);
+        pa_meta_sizes(k, k->max_slabs, sizes);
+        for (int i = 0; i < 4; i++) {
+            size_t keep = pa_page_round(n * per[i]);
+            if (keep < sizes[i]) pa_os_unmap(pa_meta_array(k, i) + keep, sizes[i] - keep);
+            pa_meta_mapped[c][i] = keep;
+        }
+    }
+    __atomic_store_n(&pa_lazy, true, __ATOMIC_RELAXED);
+    pa_unlock(&pa_carve_lock);
+    /* Purged slabs still hold their address space: unmap them too. */
+    for (int c = 0; c < PA_NCLASS; c++)
+        for (uint32_t a = 0; a < pa_narenas; a++) {
+            pa_pool_t *pool = &pa_pools[c][a];
+            pa_lock(&pool->lock);
+            for (uint32_t s; (s = pool->head[PA_LIST_PURGED]) != PA_NIL;) {
+                pa_list_remove(&pa_classes[c], pool, s);
+                pa_os_unmap(pa_classes[c].base + ((size_t)s << pa_classes[c].slab_shift),
+                            (size_t)1 << pa_classes[c].slab_shift);
+                pa_list_push(&pa_classes[c], pool, s, PA_LIST_UNMAPPED);
+            }
+            pa_unlock(&pool->lock);
+        }
+}
+
+/* Claims the next unused slab of the class region for an arena and opens its pages. Every
+ * arena's pool draws from the same region, so carving has a lock of its own. Under
+ * guard_slab_interval every Nth slab is skipped: it stays inaccessible for good. A slab
+ * that cannot be opened (out of mappings, RLIMIT_AS, something mapped in the way) is
+ * reported as none left; the caller falls back to a bigger class or a dedicated mapping. */
 static uint32_t pa_carve_slab(int cls, pa_class_t *k, uint32_t arena) {
-    _Atomic uint32_t *nslabs = &pa_class_nslabs[cls];
-    uint32_t s = atomic_load_explicit(nslabs, memory_order_relaxed);
-    for (;;) {
-        if (s == k->max_slabs) return PA_NIL;
-        if (!atomic_compare_exchange_weak_explicit(nslabs, &s, s + 1, memory_order_relaxed, memory_order_relaxed))
-            continue;
-        size_t every = pa_opt.guard_slab_interval;
-        if (!every || s % every != every - 1) break;
-        s = atomic_load_explicit(nslabs, memory_order_relaxed);
+    pa_lock(&pa_carve_lock);
+    uint32_t s = atomic_load_explicit(&pa_class_nslabs[cls], memory_order_relaxed);
+    size_t every = pa_opt.guard_slab_interval;
+    if (every && s % every == every - 1) s++;
+    char *slab = k->base + ((size_t)s << k->slab_shift);
+    size_t bytes = (size_t)1 << k->slab_shift;
+    bool ok = s < k->max_slabs &&
+              (pa_lazy ? pa_meta_cover(cls, k, s) && pa_os_map_at(slab, bytes) : pa_os_protect(slab, bytes, true));
+    if (ok) {
+        uint64_t *bits = &k->freebits[(size_t)s * k->words];
+        for (uint32_t w = 0; w < k->words; w++) {
+            uint32_t left = k->nslots - w * 64;
+            bits[w] = left >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << left) - 1);
+        }
+        k->slabs[s].nfree = (uint16_t)k->nslots;
+        k->slabs[s].list = PA_LIST_NONE;
+        k->slabs[s].arena = (uint8_t)arena;
+        /* Published after its metadata: pa_locate trusts slabs below the count. */
+        atomic_store_explicit(&pa_class_nslabs[cls], s + 1, memory_order_release);
     }
-    if (!pa_os_protect(k->base + ((size_t)s << k->slab_shift), (size_t)1 << k->slab_shift, true))
-        return PA_NIL;               /* out of mappings (vm.max_map_count): treat as full */
-    uint64_t *bits = &k->freebits[(size_t)s * k->words];
-    for (uint32_t w = 0; w < k->words; w++) {
-        uint32_t left = k->nslots - w * 64;
-        bits[w] = left >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << left) - 1);
-    }
-    k->slabs[s].nfree = (uint16_t)k->nslots;
-    k->slabs[s].list = PA_LIST_NONE;
-    k->slabs[s].arena = (uint8_t)arena;
-    return s;
+    pa_unlock(&pa_carve_lock);
+    return ok ? s : PA_NIL;
 }
 
 /* The slab to take slots from: partially used first (keeps slabs dense so empty ones can be
@@ -176,6 +289,8 @@ static uint32_t pa_carve_slab(int cls, pa_class_t *k, uint32_t arena) {
 static uint32_t pa_pick_slab(int cls, pa_class_t *k, pa_pool_t *pool, uint32_t arena) {
     for (int l = PA_LIST_PARTIAL; l <= PA_LIST_PURGED; l++)
         if (pool->head[l] != PA_NIL) return pool->head[l];
+    uint32_t s = pool->head[PA_LIST_UNMAPPED];
+    if (s != PA_NIL && pa_os_map_at(k->base + ((size_t)s << k->slab_shift), (size_t)1 << k->slab_shift)) return s;
     return pa_carve_slab(cls, k, arena);
 }
 
@@ -245,8 +360,7 @@ void pa_central_free(int cls, void *const *ptrs, uint32_t n) {
             if (pool->count[PA_LIST_EMPTY] < k->retain) {
                 pa_list_push(k, pool, loc.slab, PA_LIST_EMPTY);
             } else {
-                pa_purge_slab(k, pool, loc.slab);
-                pa_list_push(k, pool, loc.slab, PA_LIST_PURGED);
+                pa_list_push(k, pool, loc.slab, pa_purge_slab(k, pool, loc.slab));
             }
         }
     }
@@ -263,8 +377,7 @@ size_t pa_central_trim(void) {
             while (pool->head[PA_LIST_EMPTY] != PA_NIL) {
                 uint32_t s = pool->head[PA_LIST_EMPTY];
                 pa_list_remove(k, pool, s);
-                pa_purge_slab(k, pool, s);
-                pa_list_push(k, pool, s, PA_LIST_PURGED);
+                pa_list_push(k, pool, s, pa_purge_slab(k, pool, s));
                 released += (size_t)1 << k->slab_shift;
             }
             pa_unlock(&pool->lock);
@@ -295,7 +408,7 @@ void pa_slab_stats(pyalloc_stats *st) {
         for (uint32_t a = 0; a < pa_narenas; a++) {
             pa_pool_t *pool = &pa_pools[c][a];
             pa_lock(&pool->lock);
-            purged += pool->count[PA_LIST_PURGED];
+            purged += pool->count[PA_LIST_PURGED] + pool->count[PA_LIST_UNMAPPED];
             cs->in_use_count += pool->handed;   /* caches are subtracted by pa_tcache_stats */
             cs->nmalloc += pool->nmalloc_direct;
             cs->nfree += pool->nfree_direct;

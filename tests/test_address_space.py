@@ -1,0 +1,33 @@
+"""Address-space limits (RLIMIT_AS, `ulimit -v`): the heap must neither crash at start-up
+nor starve the program's own mappings, and must fail allocations cleanly at the limit.
+The programs also run under plain glibc: what they check is glibc's behaviour."""
+
+import pytest
+
+LIMIT_KIB = 512 * 1024
+
+
+@pytest.mark.parametrize("options", [None, "profile=hardened", "tcache=0"],
+                         ids=lambda o: o or "defaults")
+@pytest.mark.parametrize("mode", ["runtime", "startup"])
+def test_malloc_fails_cleanly_at_the_limit(run_c, mode, options):
+    result = run_c("address_space_limit.c", mode, options=options)
+    assert result.returncode == 0, result.describe()
+    assert result.stdout.strip() == "OK", result.describe()
+
+
+@pytest.mark.parametrize("mode", ["runtime", "startup"])
+def test_control_under_glibc(run_c, mode):
+    result = run_c("address_space_limit.c", mode, preload=False)
+    assert result.returncode == 0, result.describe()
+
+
+def test_programs_run_under_ulimit_v(run_preloaded, need_program):
+    """A shell started with `ulimit -v` runs a pipeline of real programs preloaded."""
+    need_program("bash")
+    script = (f"ulimit -v {LIMIT_KIB}; "
+              "python3 -c 'import json; print(len(json.dumps([list(range(50))] * 20000)))' | sort | head -1")
+    result = run_preloaded(["bash", "-c", script])
+    assert result.returncode == 0, result.describe()
+    assert result.stdout.strip() == "3840000", result.describe()
+    assert "pyalloc" not in result.stderr, result.describe()
