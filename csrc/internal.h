@@ -186,6 +186,8 @@ PA_HIDDEN void pa_options_init(void);
 PA_HIDDEN void *pa_os_reserve(size_t size, size_t align, bool accessible);
 PA_HIDDEN void *pa_os_map(size_t size, bool accessible);
 PA_HIDDEN bool pa_os_map_at(void *p, size_t size);
+PA_HIDDEN void *pa_os_map_metadata(size_t size);
+PA_HIDDEN void pa_os_unmap_metadata(void *p, size_t size);
 PA_HIDDEN void pa_os_unmap(void *p, size_t size);
 PA_HIDDEN void pa_os_purge(void *p, size_t size);
 PA_HIDDEN bool pa_os_protect(void *p, size_t size, bool accessible);

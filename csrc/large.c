@@ -61,7 +61,7 @@ static void pa_put(const pa_large_t *e) {
 
 static bool pa_grow_table(void) {
     size_t cap = pa_table_cap ? pa_table_cap * 2 : 1024;
-    pa_large_t *old = pa_table, *fresh = pa_os_map(cap * sizeof(pa_large_t), true);
+    pa_large_t *old = pa_table, *fresh = pa_os_map_metadata(cap * sizeof(pa_large_t));
     if (!fresh) return false;
     size_t old_cap = pa_table_cap;
     pa_table = fresh;
@@ -69,7 +69,7 @@ static bool pa_grow_table(void) {
     pa_table_count = 0;
     for (size_t i = 0; i < old_cap; i++)
         if (old[i].ptr) pa_put(&old[i]);
-    if (old) pa_os_unmap(old, old_cap * sizeof(pa_large_t));
+    if (old) pa_os_unmap_metadata(old, old_cap * sizeof(pa_large_t));
     return true;
 }
 

@@ -48,6 +48,25 @@ bool pa_os_map_at(void *p, size_t size) {
     return q == p;
 }
 
+/* Metadata outside the slab layout (large-block table, thread caches). Under
+ * protect_metadata it sits between inaccessible pages, so a linear overflow out of a
+ * neighbouring mapping faults instead of rewriting it. */
+void *pa_os_map_metadata(size_t size) {
+    size_t guard = pa_opt.protect_metadata ? pa_os_page_size() : 0;
+    char *p = pa_os_map(size + 2 * guard, !guard);
+    if (!p || !guard) return p;
+    if (!pa_os_protect(p + guard, size, true)) {
+        pa_os_unmap(p, size + 2 * guard);
+        return NULL;
+    }
+    return p + guard;
+}
+
+void pa_os_unmap_metadata(void *p, size_t size) {
+    size_t guard = pa_opt.protect_metadata ? pa_os_page_size() : 0;
+    pa_os_unmap((char *)p - guard, size + 2 * guard);
+}
+
 void pa_os_unmap(void *p, size_t size) {
     int saved = errno;
     munmap(p, size);

@@ -46,7 +46,7 @@ static pa_tcache_t *pa_tcache_obtain(void) {
     } else {
         if (pa_chunk_left < pa_tcache_bytes) {
             size_t chunk = pa_tcache_bytes * 32;
-            pa_chunk = pa_os_map(chunk, true);
+            pa_chunk = pa_os_map_metadata(chunk);
             pa_chunk_left = pa_chunk ? chunk : 0;
         }
         if (pa_chunk_left >= pa_tcache_bytes) {
