@@ -1,7 +1,11 @@
 """Real programs run with libpyalloc.so preloaded and produce exactly the output they
 produce under glibc. A program that is not installed fails the test (CI installs them)."""
 
+import os
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 PROGRAMS_DIR = Path(__file__).resolve().parent / "programs"
@@ -117,3 +121,74 @@ def test_git_repository_workflow(run_cmd, lib, tmp_path, need_program):
            "TZ": "UTC"}
     result = run_both(run_cmd, lib, ["bash", "-c", GIT_SCRIPT], tmp_path, env=env)
     assert "commit 30" in result.stdout
+
+
+PERL_SCRIPT = r"""
+use strict;
+my (%h, @a);
+for my $i (1 .. 200000) {
+    my $k = join('-', $i % 9973, ($i * 7) % 101, 'x' x ($i % 40));
+    $h{$k} .= chr(65 + $i % 26);
+    push @a, [$i, $k] if $i % 3 == 0;
+}
+delete $h{$_} for grep { length($_) % 4 == 0 } keys %h;
+my @sorted = sort { $a->[1] cmp $b->[1] or $a->[0] <=> $b->[0] } @a;
+my $total = 0;
+$total += length($h{$_}) for keys %h;
+printf "%d %d %s %s\n", scalar(keys %h), $total, $sorted[0][1], $sorted[-1][1];
+my $text = join(' ', map { "w" . ($_ % 997) } 1 .. 100000);
+my %count;
+$count{$_}++ for split / /, $text;
+print join(',', map { "$_=$count{$_}" } (sort keys %count)[0 .. 4]), "\n";
+"""
+
+
+def test_perl_hashes_and_sorting(run_cmd, lib, tmp_path, need_program):
+    need_program("perl")
+    env = {"PERL_HASH_SEED": "0", "PERL_PERTURB_KEYS": "0"}
+    run_both(run_cmd, lib, ["perl", "-e", PERL_SCRIPT], tmp_path, env=env)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_redis_server_serves_and_shuts_down(lib, tmp_path, need_program):
+    """The server alone runs preloaded; redis-cli (plain glibc) drives it over loopback."""
+    server, cli = need_program("redis-server"), need_program("redis-cli")
+    port = str(free_port())
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "PYALLOC_OPTIONS")}
+    proc = subprocess.Popen(
+        [server, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path), "--daemonize", "no"],
+        env={**env, "LD_PRELOAD": str(lib)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        def redis(*args, input=None):
+            return subprocess.run([cli, "-p", port, *args], env=env, input=input, capture_output=True,
+                                  text=True, timeout=60)
+        for _ in range(100):
+            if redis("PING").stdout.strip() == "PONG":
+                break
+            assert proc.poll() is None, f"redis-server exited: {proc.stdout.read()}"
+            time.sleep(0.05)
+        else:
+            raise AssertionError("redis-server did not answer PING")
+        commands = "".join(f"SET key:{i} {'v' * (i % 300)}{i}\nRPUSH list:{i % 50} {i}\n" for i in range(20000))
+        commands += "".join(f"DEL key:{i}\n" for i in range(0, 20000, 3))
+        fed = redis(input=commands)
+        assert fed.returncode == 0, fed.stderr
+        assert redis("DBSIZE").stdout.strip() == str(20000 - 6667 + 50)
+        assert redis("GET", "key:299").stdout.strip() == "v" * 299 + "299"
+        assert redis("LLEN", "list:7").stdout.strip() == "400"
+        info = redis("INFO", "memory").stdout
+        assert "used_memory:" in info, info
+        redis("SHUTDOWN", "NOSAVE")
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, f"redis-server exited with {proc.returncode}:\n{output[-3000:]}"
+    assert "pyalloc" not in output, output[-3000:]
