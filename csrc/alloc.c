@@ -30,7 +30,7 @@ PA_NOINLINE void *pa_small_take_slow(int cls) {
     if (!tc) {
         void *p;
         if (!pa_central_alloc(cls, 0, &p, 1)) return NULL;
-        __atomic_fetch_add(&pa_pools[cls][0].nmalloc_direct, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&pa_pools[0][cls].nmalloc_direct, 1, __ATOMIC_RELAXED);
         return p;
     }
     pa_bin_t *b = &tc->bins[cls];
@@ -97,7 +97,7 @@ static PA_NOINLINE void pa_small_free_slow(int cls, void *p) {
     if (tc == &pa_tcache_none) tc = pa_tcache_init_thread();
     if (!tc) {
         pa_central_free(cls, &p, 1);
-        __atomic_fetch_add(&pa_pools[cls][0].nfree_direct, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&pa_pools[0][cls].nfree_direct, 1, __ATOMIC_RELAXED);
         return;
     }
     pa_bin_t *b = &tc->bins[cls];

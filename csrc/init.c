@@ -81,7 +81,7 @@ void pa_init_slow(void) {
     pa_slab_init();
     pa_tcache_setup();
     for (int c = 0; c < PA_NCLASS; c++)
-        for (uint32_t a = 0; a < pa_narenas; a++) pa_fork_locks[pa_nfork_locks++] = &pa_pools[c][a].lock;
+        for (uint32_t a = 0; a < pa_narenas; a++) pa_fork_locks[pa_nfork_locks++] = &pa_pools[a][c].lock;
     pa_fork_locks[pa_nfork_locks++] = &pa_carve_lock; /* taken inside pool locks */
     pa_fork_locks[pa_nfork_locks++] = &pa_large_lock;
     pa_fork_locks[pa_nfork_locks++] = &pa_tcache_lock;

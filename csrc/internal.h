@@ -175,7 +175,7 @@ extern union pa_ro_u {
 
 extern _Atomic uint32_t pa_class_nslabs[PA_NCLASS] PA_HIDDEN; /* slabs carved, any arena */
 extern pa_lock_t pa_carve_lock PA_HIDDEN;
-extern pa_pool_t pa_pools[PA_NCLASS][PA_MAX_ARENAS] PA_HIDDEN;
+extern pa_pool_t pa_pools[PA_MAX_ARENAS][PA_NCLASS] PA_HIDDEN;
 extern const uint8_t pa_class_lookup[PA_LOOKUP_MAX / 16 + 1] PA_HIDDEN;
 extern pa_tcache_t pa_tcache_none PA_HIDDEN;
 extern PA_TLS pa_tcache_t *pa_tcache_current PA_HIDDEN;

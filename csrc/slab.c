@@ -19,7 +19,7 @@ pa_lock_t pa_carve_lock;             /* serialises carving and the switch to laz
  * reserved (even inaccessible) address space. */
 static bool pa_lazy;                 /* written under pa_carve_lock, read anywhere */
 static size_t pa_meta_mapped[PA_NCLASS][4]; /* lazy: leading bytes of each metadata array mapped */
-pa_pool_t pa_pools[PA_NCLASS][PA_MAX_ARENAS];
+pa_pool_t pa_pools[PA_MAX_ARENAS][PA_NCLASS];
 
 const uint8_t pa_class_lookup[PA_LOOKUP_MAX / 16 + 1] = {
     0,  0,  1,  2,  3,  4,  5,  6,  7,  8,  8,  9,  9,  10, 10, 11, 11, 12, 12, 12, 12, 13,
@@ -157,6 +157,10 @@ static bool pa_meta_cover(int cls, const pa_class_t *k, uint32_t s) {
 }
 
 void pa_slab_init(void) {
+    /* Two arenas per CPU: enough that threads rarely share one. Pools of arenas beyond
+     * that are never touched, so they cost no memory. */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    pa_narenas = cpus < 1 ? 1 : cpus * 2 > PA_MAX_ARENAS ? PA_MAX_ARENAS : (uint32_t)cpus * 2;
     for (int c = 0; c < PA_NCLASS; c++) {
         pa_class_t *k = &pa_classes[c];
         k->size = pa_class_size(c);
@@ -173,14 +177,11 @@ void pa_slab_init(void) {
         uint32_t cap = 32768 / k->size;
         k->tcache_cap = !pa_opt.tcache ? 0 : cap > PA_TCACHE_MAX_CAP ? PA_TCACHE_MAX_CAP : cap < 1 ? 1 : cap;
         k->retain = (uint32_t)(pa_opt.retain_bytes >> shift);
-        for (int a = 0; a < PA_MAX_ARENAS; a++) {
-            for (int l = 0; l < PA_NLISTS; l++) pa_pools[c][a].head[l] = PA_NIL;
-            pa_pools[c][a].rng = pa_secret ^ ((uint64_t)(c * PA_MAX_ARENAS + a + 1) * 0x9e3779b97f4a7c15ull);
+        for (uint32_t a = 0; a < pa_narenas; a++) {
+            for (int l = 0; l < PA_NLISTS; l++) pa_pools[a][c].head[l] = PA_NIL;
+            pa_pools[a][c].rng = pa_secret ^ ((uint64_t)(c * PA_MAX_ARENAS + a + 1) * 0x9e3779b97f4a7c15ull);
         }
     }
-    /* Two arenas per CPU: enough that threads rarely share one. */
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    pa_narenas = cpus < 1 ? 1 : cpus * 2 > PA_MAX_ARENAS ? PA_MAX_ARENAS : (uint32_t)cpus * 2;
 
     struct rlimit as;
     bool limited = getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY;
@@ -242,7 +243,7 @@ void pa_slab_unreserve(void) {
     /* Purged slabs still hold their address space: unmap them too. */
     for (int c = 0; c < PA_NCLASS; c++)
         for (uint32_t a = 0; a < pa_narenas; a++) {
-            pa_pool_t *pool = &pa_pools[c][a];
+            pa_pool_t *pool = &pa_pools[a][c];
             pa_lock(&pool->lock);
             for (uint32_t s; (s = pool->head[PA_LIST_PURGED]) != PA_NIL;) {
                 pa_list_remove(&pa_classes[c], pool, s);
@@ -296,7 +297,7 @@ static uint32_t pa_pick_slab(int cls, pa_class_t *k, pa_pool_t *pool, uint32_t a
 
 uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want) {
     pa_class_t *k = &pa_classes[cls];
-    pa_pool_t *pool = &pa_pools[cls][arena];
+    pa_pool_t *pool = &pa_pools[arena][cls];
     uint32_t n = 0;
     pa_lock(&pool->lock);
     while (n < want) {
@@ -343,7 +344,7 @@ void pa_central_free(int cls, void *const *ptrs, uint32_t n) {
     for (uint32_t i = 0; i < n; i++) {
         pa_loc_t loc = pa_locate((uintptr_t)ptrs[i] - pa_heap.base);
         pa_slab_t *sl = &k->slabs[loc.slab];
-        pa_pool_t *owner = &pa_pools[cls][sl->arena];
+        pa_pool_t *owner = &pa_pools[sl->arena][cls];
         if (owner != pool) {
             if (pool) pa_unlock(&pool->lock);
             pool = owner;
@@ -372,7 +373,7 @@ size_t pa_central_trim(void) {
     for (int c = 0; c < PA_NCLASS; c++) {
         pa_class_t *k = &pa_classes[c];
         for (uint32_t a = 0; a < pa_narenas; a++) {
-            pa_pool_t *pool = &pa_pools[c][a];
+            pa_pool_t *pool = &pa_pools[a][c];
             pa_lock(&pool->lock);
             while (pool->head[PA_LIST_EMPTY] != PA_NIL) {
                 uint32_t s = pool->head[PA_LIST_EMPTY];
@@ -406,7 +407,7 @@ void pa_slab_stats(pyalloc_stats *st) {
         size_t slab_bytes = (size_t)1 << k->slab_shift;
         size_t purged = 0;
         for (uint32_t a = 0; a < pa_narenas; a++) {
-            pa_pool_t *pool = &pa_pools[c][a];
+            pa_pool_t *pool = &pa_pools[a][c];
             pa_lock(&pool->lock);
             purged += pool->count[PA_LIST_PURGED] + pool->count[PA_LIST_UNMAPPED];
             cs->in_use_count += pool->handed;   /* caches are subtracted by pa_tcache_stats */
