@@ -54,6 +54,14 @@ class BuildExt(build_ext):
             return os.path.join(os.path.dirname(filename), fullname.split(".")[-1] + ".so")
         return filename
 
+    def copy_file(self, infile, outfile, *args, **kwargs):
+        # Running programs map the in-place libraries; rewriting one in place would kill
+        # them with SIGBUS, so a rebuild replaces the file instead.
+        partial = outfile + ".partial"
+        _, copied = super().copy_file(infile, partial, *args, **kwargs)
+        os.replace(partial, outfile)
+        return outfile, copied
+
     def build_extension(self, ext):
         if isinstance(ext, PreloadLibrary):
             self._build_preload(ext)
