@@ -35,6 +35,7 @@ PA_NOINLINE void *pa_small_take_slow(int cls) {
     }
     pa_bin_t *b = &tc->bins[cls];
     if (!b->count) {
+        pa_tcache_gc_tick(tc);
         uint32_t n = pa_central_alloc(cls, tc->arena, b->items, b->cap > 1 ? b->cap / 2 : 1);
         if (pa_opt.randomize < 2) /* central hands out ascending addresses: pop them in that order */
             for (uint32_t i = 0; i < n / 2; i++) {
@@ -101,7 +102,10 @@ static PA_NOINLINE void pa_small_free_slow(int cls, void *p) {
         return;
     }
     pa_bin_t *b = &tc->bins[cls];
-    if (b->count == b->cap) pa_tcache_flush_bin(tc, cls, b->cap / 2);
+    if (b->count == b->cap) {
+        pa_tcache_gc_tick(tc);
+        pa_tcache_flush_bin(tc, cls, b->cap / 2);
+    }
     pa_bin_push(b, p);
     tc->nfree[cls]++;
 }

@@ -81,7 +81,6 @@ typedef struct pa_class_s {
     uint32_t words;                  /* bitmap words per slab */
     uint32_t max_slabs;
     uint32_t tcache_cap;
-    uint32_t retain;                 /* empty slabs a pool keeps resident before purging */
     pa_slab_t *slabs;
     uint64_t *freebits;              /* 1 = slot free in its pool */
     uint32_t *reqsize;               /* canary mode: requested size per slot, like state */
@@ -114,6 +113,8 @@ typedef struct pa_tcache_s {
     uint64_t nmalloc[PA_NCLASS];
     uint64_t nfree[PA_NCLASS];
     uint64_t ncalloc, nrealloc, naligned;
+    uint64_t gc_seen[PA_NCLASS];     /* nmalloc + nfree of each bin at the last sweep */
+    uint32_t gc_tick;                /* slow-path events since the last sweep */
     uint32_t arena;
     void **quarantine;               /* FIFO ring of freed slots waiting to be reused */
     uint32_t qhead, qcount, qcap;
@@ -266,6 +267,7 @@ PA_HIDDEN uint64_t pa_rng_next(uint64_t *state);
 PA_HIDDEN pa_tcache_t *pa_tcache_init_thread(void);
 PA_HIDDEN void pa_tcache_flush_bin(pa_tcache_t *tc, int cls, uint32_t keep);
 PA_HIDDEN void pa_tcache_flush_all(pa_tcache_t *tc);
+PA_HIDDEN void pa_tcache_gc_tick(pa_tcache_t *tc);
 PA_HIDDEN void pa_release_small(int cls, void *p);
 PA_HIDDEN void pa_tcache_setup(void);
 PA_HIDDEN void pa_tcache_stats(pyalloc_stats *st);

@@ -19,6 +19,7 @@ typedef struct pa_large_s {
 } pa_large_t;
 
 #define PA_LARGE_CACHE_SLOTS 16
+#define PA_LARGE_SPLIT_MIN (64 * 1024) /* smaller remainders stay with the block they came with */
 #define PA_LARGE_RECENT 256          /* freed pointers remembered to name double frees */
 #define PA_LARGE_QUARANTINE 64
 
@@ -26,8 +27,14 @@ pa_lock_t pa_large_lock;
 static pa_large_t *pa_table;
 static size_t pa_table_cap;          /* power of two */
 static size_t pa_table_count;
-static struct { uintptr_t map; size_t size; } pa_cache[PA_LARGE_CACHE_SLOTS];
+typedef struct pa_range_s {
+    uintptr_t map;
+    size_t size;
+    uint64_t stamp;                  /* when cached: eviction takes the oldest */
+} pa_range_t;
+static pa_range_t pa_cache[PA_LARGE_CACHE_SLOTS];
 static size_t pa_cache_count, pa_cache_bytes;
+static uint64_t pa_cache_clock;
 static uintptr_t pa_recent[PA_LARGE_RECENT];
 static size_t pa_recent_next;
 static struct { uintptr_t map; size_t size; } pa_quarantine[PA_LARGE_QUARANTINE];
@@ -95,30 +102,70 @@ static bool pa_insert(const pa_large_t *e) {
     return true;
 }
 
-/* Best fit among cached mappings no more than 25% bigger than needed. */
-static uintptr_t pa_cache_take(size_t need, size_t *got) {
+static void pa_cache_drop(size_t i) {
+    pa_cache_bytes -= pa_cache[i].size;
+    pa_cache[i] = pa_cache[--pa_cache_count];
+}
+
+/* The smallest cached range that holds `need` bytes. A much bigger one is split, so a
+ * freed 8 MiB block serves the next 1 MiB request without a page fault and keeps its
+ * remainder cached; the split costs one mprotect when guards must be re-drawn between
+ * the two parts. Returns 0 when nothing fits. */
+static uintptr_t pa_cache_take(size_t need, size_t guard, size_t *got) {
     size_t best = PA_LARGE_CACHE_SLOTS;
     for (size_t i = 0; i < pa_cache_count; i++)
-        if (pa_cache[i].size >= need && pa_cache[i].size <= need + need / 4 &&
-            (best == PA_LARGE_CACHE_SLOTS || pa_cache[i].size < pa_cache[best].size))
+        if (pa_cache[i].size >= need && (best == PA_LARGE_CACHE_SLOTS || pa_cache[i].size < pa_cache[best].size))
             best = i;
     if (best == PA_LARGE_CACHE_SLOTS) return 0;
     uintptr_t map = pa_cache[best].map;
+    size_t rest = pa_cache[best].size - need;
+    if (rest >= PA_LARGE_SPLIT_MIN + 2 * guard && (!guard || pa_os_protect((void *)(map + need - guard), 2 * guard, false))) {
+        pa_cache[best].map += need;
+        pa_cache[best].size = rest;
+        pa_cache_bytes -= need;
+        *got = need;
+        return map;
+    }
     *got = pa_cache[best].size;
-    pa_cache_bytes -= *got;
-    pa_cache[best] = pa_cache[--pa_cache_count];
+    pa_cache_drop(best);
     return map;
 }
 
-static bool pa_cache_put(uintptr_t map, size_t size) {
-    if (size > pa_opt.large_cache_bytes / 4 || pa_cache_bytes + size > pa_opt.large_cache_bytes ||
-        pa_cache_count == PA_LARGE_CACHE_SLOTS)
-        return false;
-    pa_cache[pa_cache_count].map = map;
-    pa_cache[pa_cache_count].size = size;
-    pa_cache_count++;
+/* Caches a freed mapping, merged with cached neighbours (the kernel hands out mappings
+ * next to each other, so merging keeps big ranges together for big requests). Ranges
+ * beyond the budget are evicted oldest first into `evict` for the caller to unmap
+ * outside the lock; returns how many. */
+static size_t pa_cache_put(uintptr_t map, size_t size, size_t guard, pa_range_t evict[PA_LARGE_CACHE_SLOTS + 1]) {
+    for (size_t i = 0; i < pa_cache_count;) {
+        pa_range_t *c = &pa_cache[i];
+        bool left = c->map + c->size == map, right = map + size == c->map;
+        uintptr_t seam = left ? map : c->map;   /* the two guard pages between them */
+        if ((left || right) && (!guard || pa_os_protect((void *)(seam - guard), 2 * guard, true))) {
+            if (left) map = c->map;
+            size += c->size;
+            pa_cache_drop(i);
+            continue;
+        }
+        i++;
+    }
+    size_t n = 0;
+    if (pa_cache_count == PA_LARGE_CACHE_SLOTS) {
+        size_t oldest = 0;
+        for (size_t i = 1; i < pa_cache_count; i++)
+            if (pa_cache[i].stamp < pa_cache[oldest].stamp) oldest = i;
+        evict[n++] = pa_cache[oldest];
+        pa_cache_drop(oldest);
+    }
+    pa_cache[pa_cache_count++] = (pa_range_t){map, size, ++pa_cache_clock};
     pa_cache_bytes += size;
-    return true;
+    while (pa_cache_bytes > pa_opt.large_cache_bytes) {
+        size_t oldest = 0;
+        for (size_t i = 1; i < pa_cache_count; i++)
+            if (pa_cache[i].stamp < pa_cache[oldest].stamp) oldest = i;
+        evict[n++] = pa_cache[oldest];
+        pa_cache_drop(oldest);
+    }
+    return n;
 }
 
 /* Where the block goes inside a mapping whose first and last `guard` bytes are guards: a
@@ -158,7 +205,7 @@ void *pa_large_alloc(size_t size, size_t alignment, bool zero) {
     if (alignment == page) {
         pa_lock(&pa_large_lock);
         size_t got;
-        uintptr_t map = pa_cache_take(span, &got);
+        uintptr_t map = pa_opt.large_cache_bytes ? pa_cache_take(span, guard, &got) : 0;
         if (map) {
             e = pa_place(map, got, size, guard, map + guard, flush_end);
             bool ok = pa_insert(&e);
@@ -229,21 +276,22 @@ bool pa_large_free(void *p) {
     pa_nfree++;
     pa_recent[pa_recent_next++ % PA_LARGE_RECENT] = e.ptr;
     uintptr_t evict_map = 0;
-    size_t evict_size = 0;
+    size_t evict_size = 0, nevict = 0;
+    pa_range_t evict[PA_LARGE_CACHE_SLOTS + 1];
     bool kept = false;
     if (pa_opt.quarantine_bytes && e.map_size <= pa_opt.quarantine_bytes) {
         pa_os_protect((void *)e.map, e.map_size, false);
         kept = pa_quarantine_put(e.map, e.map_size, &evict_map, &evict_size);
-    } else if (pa_opt.zero_on_free || pa_opt.junk) {
+    } else if (pa_opt.large_cache_bytes) {
         /* A reused mapping must not show the previous owner's bytes. */
-        if (e.map_size <= pa_opt.large_cache_bytes / 4) pa_os_purge((void *)e.map, e.map_size);
-        kept = pa_cache_put(e.map, e.map_size);
-    } else {
-        kept = pa_cache_put(e.map, e.map_size);
+        if (pa_opt.zero_on_free || pa_opt.junk) pa_os_purge((void *)e.map, e.map_size);
+        nevict = pa_cache_put(e.map, e.map_size, pa_opt.guard ? pa_os_page_size() : 0, evict);
+        kept = true;
     }
     pa_unlock(&pa_large_lock);
     if (!kept) pa_os_unmap((void *)e.map, e.map_size);
     if (evict_size) pa_os_unmap((void *)evict_map, evict_size);
+    for (size_t i = 0; i < nevict; i++) pa_os_unmap((void *)evict[i].map, evict[i].size);
     return true;
 }
 

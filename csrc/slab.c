@@ -20,6 +20,9 @@ pa_lock_t pa_carve_lock;             /* serialises carving and the switch to laz
 static bool pa_lazy;                 /* written under pa_carve_lock, read anywhere */
 static size_t pa_meta_mapped[PA_NCLASS][4]; /* lazy: leading bytes of each metadata array mapped */
 pa_pool_t pa_pools[PA_MAX_ARENAS][PA_NCLASS];
+/* Bytes of empty slabs kept resident, over all pools: one budget, so a program that sweeps
+ * through many classes does not keep a reserve in each of them. */
+static _Atomic size_t pa_retained;
 
 const uint8_t pa_class_lookup[PA_LOOKUP_MAX / 16 + 1] = {
     0,  0,  1,  2,  3,  4,  5,  6,  7,  8,  8,  9,  9,  10, 10, 11, 11, 12, 12, 12, 12, 13,
@@ -176,7 +179,6 @@ void pa_slab_init(void) {
          * bins still hold enough tiny objects to amortise the pool lock. */
         uint32_t cap = 32768 / k->size;
         k->tcache_cap = !pa_opt.tcache ? 0 : cap > PA_TCACHE_MAX_CAP ? PA_TCACHE_MAX_CAP : cap < 1 ? 1 : cap;
-        k->retain = (uint32_t)(pa_opt.retain_bytes >> shift);
         for (uint32_t a = 0; a < pa_narenas; a++) {
             for (int l = 0; l < PA_NLISTS; l++) pa_pools[a][c].head[l] = PA_NIL;
             pa_pools[a][c].rng = pa_secret ^ ((uint64_t)(c * PA_MAX_ARENAS + a + 1) * 0x9e3779b97f4a7c15ull);
@@ -201,11 +203,22 @@ static void pa_list_push(const pa_class_t *k, pa_pool_t *pool, uint32_t s, uint8
 static void pa_list_remove(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
     pa_slab_t *sl = &k->slabs[s];
     if (sl->list == PA_LIST_NONE) return;
+    if (sl->list == PA_LIST_EMPTY)
+        atomic_fetch_sub_explicit(&pa_retained, (size_t)1 << k->slab_shift, memory_order_relaxed);
     if (sl->prev != PA_NIL) k->slabs[sl->prev].next = sl->next;
     else pool->head[sl->list] = sl->next;
     if (sl->next != PA_NIL) k->slabs[sl->next].prev = sl->prev;
     pool->count[sl->list]--;
     sl->list = PA_LIST_NONE;
+}
+
+/* Whether a slab that just became empty fits in the retention budget (and is now counted). */
+static bool pa_retain(const pa_class_t *k) {
+    size_t bytes = (size_t)1 << k->slab_shift;
+    if (atomic_fetch_add_explicit(&pa_retained, bytes, memory_order_relaxed) + bytes <= pa_opt.retain_bytes)
+        return true;
+    atomic_fetch_sub_explicit(&pa_retained, bytes, memory_order_relaxed);
+    return false;
 }
 
 /* Gives an empty slab's pages back to the OS; returns the list it belongs on now. */
@@ -358,11 +371,7 @@ void pa_central_free(int cls, void *const *ptrs, uint32_t n) {
         if (++sl->nfree == 1) pa_list_push(k, pool, loc.slab, PA_LIST_PARTIAL);
         if (sl->nfree == k->nslots) {
             pa_list_remove(k, pool, loc.slab);
-            if (pool->count[PA_LIST_EMPTY] < k->retain) {
-                pa_list_push(k, pool, loc.slab, PA_LIST_EMPTY);
-            } else {
-                pa_list_push(k, pool, loc.slab, pa_purge_slab(k, pool, loc.slab));
-            }
+            pa_list_push(k, pool, loc.slab, pa_retain(k) ? PA_LIST_EMPTY : pa_purge_slab(k, pool, loc.slab));
         }
     }
     if (pool) pa_unlock(&pool->lock);

@@ -115,6 +115,21 @@ void pa_tcache_flush_all(pa_tcache_t *tc) {
     for (int c = 0; c < PA_NCLASS; c++) pa_tcache_flush_bin(tc, c, 0);
 }
 
+/* A bin of a class the thread stopped using would keep its slots, and with them whole
+ * slabs, out of reach of other threads and of purging for as long as the thread lives.
+ * Every PA_TCACHE_GC_PERIOD refills or flushes (so never on the fast path), bins that saw
+ * no operation since the previous sweep are emptied. */
+#define PA_TCACHE_GC_PERIOD 8
+void pa_tcache_gc_tick(pa_tcache_t *tc) {
+    if (++tc->gc_tick < PA_TCACHE_GC_PERIOD) return;
+    tc->gc_tick = 0;
+    for (int c = 0; c < PA_NCLASS; c++) {
+        uint64_t ops = tc->nmalloc[c] + tc->nfree[c];
+        if (ops == tc->gc_seen[c]) pa_tcache_flush_bin(tc, c, 0);
+        tc->gc_seen[c] = ops;
+    }
+}
+
 /* Unlinks a cache whose contents are already flushed and parks it for reuse. */
 static void pa_tcache_retire_locked(pa_tcache_t *tc) {
     for (int c = 0; c < PA_NCLASS; c++) {

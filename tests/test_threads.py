@@ -51,3 +51,17 @@ def test_rss_falls_after_free(run_c):
     assert v["rss_after_trim_kib"] < 0.4 * peak, f"RSS after malloc_trim(0) is too high: {v}"
     assert v["rss_after_trim_kib"] <= v["rss_after_free_kib"] + 4 * MIB, \
         f"malloc_trim raised RSS: {v}"
+
+
+def test_memory_of_classes_left_behind_is_returned(run_c):
+    result = run_c("rss_class_sweep.c")
+    assert result.returncode == 0, result.describe()
+    v = values(result)
+    assert v["classes"] >= 40, v
+    # Each class went up to 1 MiB resident; what may stay is the process-wide budget of
+    # empty slabs (retain_bytes, 1 MiB by default) plus the bins of the last few classes.
+    kept = v["rss_swept_kib"] - v["rss_base_kib"]
+    assert kept < 4 * MIB, f"{kept} KiB stay resident after sweeping {v['classes']} classes: {v}"
+    # Four 1 MiB blocks cut from the cached 8 MiB mapping touch pages already resident;
+    # fresh mappings would fault 1024 times.
+    assert v["large_reuse_faults"] < 64, f"the freed 8 MiB block was not reused: {v}"
