@@ -21,6 +21,24 @@ static inline void pa_mark_live(const void *p) {
     __atomic_store_n(pa_slot_state(&loc), PA_SLOT_LIVE, __ATOMIC_RELAXED);
 }
 
+/* Flips a slot's state from LIVE to FREED; false if it was not LIVE. With other threads
+ * about, one atomic step both detects and records the free, so two racing frees of the
+ * same block cannot both succeed. While one thread is all the heap has seen, no free can
+ * race, and a plain load and store spare the locked instruction (a tenth of the time of a
+ * malloc/free-bound program). A thread's first operation, before it has a cache, retires
+ * that mode for good; only a free racing with exactly that first one escapes the check. */
+static inline bool pa_mark_freed(uint8_t *state) {
+    pa_tcache_t *tc = pa_tcache_current;
+    if (pa_likely(tc == __atomic_load_n(&pa_tcache_sole, __ATOMIC_RELAXED))) {
+        if (pa_unlikely(*state != PA_SLOT_LIVE)) return false;
+        *state = PA_SLOT_FREED;
+        return true;
+    }
+    if (tc == &pa_tcache_none) __atomic_store_n(&pa_tcache_sole, NULL, __ATOMIC_SEQ_CST);
+    uint8_t old = PA_SLOT_LIVE;
+    return __atomic_compare_exchange_n(state, &old, PA_SLOT_FREED, false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+}
+
 /* Slow path of a small allocation: set up the heap or the thread's cache, refill the bin,
  * or allocate without a cache. NULL only when the class region is exhausted. */
 PA_NOINLINE void *pa_small_take_slow(int cls) {
@@ -137,11 +155,8 @@ static inline void pa_free(void *p) {
             pa_invalid_free(p, loc.cls);
             return;
         }
-        /* One atomic step both detects and records the free, so two racing frees of the
-         * same block cannot both succeed. */
-        uint8_t old = PA_SLOT_LIVE;
-        if (pa_unlikely(!__atomic_compare_exchange_n(pa_slot_state(&loc), &old, PA_SLOT_FREED, false,
-                                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))) {
+        if (pa_unlikely(!pa_mark_freed(pa_slot_state(&loc)))) {
+            uint8_t old = __atomic_load_n(pa_slot_state(&loc), __ATOMIC_RELAXED);
             if (old == PA_SLOT_FREED) pa_misuse("double free", p, loc.cls);
             pa_invalid_free(p, loc.cls);
             return;

@@ -180,6 +180,7 @@ extern pa_pool_t pa_pools[PA_MAX_ARENAS][PA_NCLASS] PA_HIDDEN;
 extern const uint8_t pa_class_lookup[PA_LOOKUP_MAX / 16 + 1] PA_HIDDEN;
 extern pa_tcache_t pa_tcache_none PA_HIDDEN;
 extern PA_TLS pa_tcache_t *pa_tcache_current PA_HIDDEN;
+extern pa_tcache_t *pa_tcache_sole PA_HIDDEN; /* the only thread's cache, until a second one */
 
 PA_HIDDEN void pa_options_init(void);
 
@@ -216,6 +217,7 @@ PA_HIDDEN void pa_slab_init(void);
 PA_HIDDEN void pa_slab_unreserve(void);
 PA_HIDDEN uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want);
 PA_HIDDEN void pa_central_free(int cls, void *const *ptrs, uint32_t n);
+PA_HIDDEN size_t pa_central_purge(int cls, uint32_t arena);
 PA_HIDDEN size_t pa_central_trim(void);
 PA_HIDDEN int pa_class_for_alignment(size_t size, size_t alignment);
 PA_HIDDEN void pa_slab_stats(pyalloc_stats *st);

@@ -377,22 +377,27 @@ void pa_central_free(int cls, void *const *ptrs, uint32_t n) {
     if (pool) pa_unlock(&pool->lock);
 }
 
+/* Purges the pool's resident empty slabs; returns the bytes given back. */
+size_t pa_central_purge(int cls, uint32_t arena) {
+    pa_class_t *k = &pa_classes[cls];
+    pa_pool_t *pool = &pa_pools[arena][cls];
+    size_t released = 0;
+    if (!__atomic_load_n(&pool->count[PA_LIST_EMPTY], __ATOMIC_RELAXED)) return 0;
+    pa_lock(&pool->lock);
+    while (pool->head[PA_LIST_EMPTY] != PA_NIL) {
+        uint32_t s = pool->head[PA_LIST_EMPTY];
+        pa_list_remove(k, pool, s);
+        pa_list_push(k, pool, s, pa_purge_slab(k, pool, s));
+        released += (size_t)1 << k->slab_shift;
+    }
+    pa_unlock(&pool->lock);
+    return released;
+}
+
 size_t pa_central_trim(void) {
     size_t released = 0;
-    for (int c = 0; c < PA_NCLASS; c++) {
-        pa_class_t *k = &pa_classes[c];
-        for (uint32_t a = 0; a < pa_narenas; a++) {
-            pa_pool_t *pool = &pa_pools[a][c];
-            pa_lock(&pool->lock);
-            while (pool->head[PA_LIST_EMPTY] != PA_NIL) {
-                uint32_t s = pool->head[PA_LIST_EMPTY];
-                pa_list_remove(k, pool, s);
-                pa_list_push(k, pool, s, pa_purge_slab(k, pool, s));
-                released += (size_t)1 << k->slab_shift;
-            }
-            pa_unlock(&pool->lock);
-        }
-    }
+    for (int c = 0; c < PA_NCLASS; c++)
+        for (uint32_t a = 0; a < pa_narenas; a++) released += pa_central_purge(c, a);
     return released;
 }
 

@@ -12,6 +12,8 @@ enum { PA_THREAD_FRESH = 0, PA_THREAD_CREATING, PA_THREAD_ACTIVE, PA_THREAD_DEAD
 
 pa_tcache_t pa_tcache_none;
 PA_TLS pa_tcache_t *pa_tcache_current = &pa_tcache_none;
+pa_tcache_t *pa_tcache_sole;
+static bool pa_sole_retired;         /* a second thread has used the heap */
 static PA_TLS uint8_t pa_thread_state;
 
 pa_lock_t pa_tcache_lock;            /* guards everything below */
@@ -62,6 +64,8 @@ static pa_tcache_t *pa_tcache_obtain(void) {
         if (pa_live) pa_live->prev = tc;
         pa_live = tc;
         pa_live_count++;
+        pa_sole_retired |= pa_live_count > 1;
+        __atomic_store_n(&pa_tcache_sole, pa_sole_retired ? NULL : tc, __ATOMIC_SEQ_CST);
     }
     pa_unlock(&pa_tcache_lock);
     return tc;
@@ -116,16 +120,20 @@ void pa_tcache_flush_all(pa_tcache_t *tc) {
 }
 
 /* A bin of a class the thread stopped using would keep its slots, and with them whole
- * slabs, out of reach of other threads and of purging for as long as the thread lives.
+ * slabs, out of reach of other threads and of purging for as long as the thread lives;
+ * the class's empty slabs would hold the retention budget that classes in use need.
  * Every PA_TCACHE_GC_PERIOD refills or flushes (so never on the fast path), bins that saw
- * no operation since the previous sweep are emptied. */
+ * no operation since the previous sweep are emptied and their pool's empty slabs purged. */
 #define PA_TCACHE_GC_PERIOD 8
 void pa_tcache_gc_tick(pa_tcache_t *tc) {
     if (++tc->gc_tick < PA_TCACHE_GC_PERIOD) return;
     tc->gc_tick = 0;
     for (int c = 0; c < PA_NCLASS; c++) {
         uint64_t ops = tc->nmalloc[c] + tc->nfree[c];
-        if (ops == tc->gc_seen[c]) pa_tcache_flush_bin(tc, c, 0);
+        if (ops == tc->gc_seen[c]) {
+            pa_tcache_flush_bin(tc, c, 0);
+            pa_central_purge(c, tc->arena);
+        }
         tc->gc_seen[c] = ops;
     }
 }

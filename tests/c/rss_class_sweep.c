@@ -25,6 +25,7 @@ int main(void) {
             CHECK(p[i] != NULL, "malloc");
             memset(p[i], 0x5a, size);
         }
+        __asm__ volatile("" : : : "memory");
         for (size_t i = 0; i < n; i++) free(p[i]);
     }
     long swept = rss_kib();
@@ -32,6 +33,7 @@ int main(void) {
     char *big = malloc(8 << 20);
     CHECK(big != NULL, "malloc");
     memset(big, 1, 8 << 20);
+    __asm__ volatile("" : : "r"(big) : "memory"); /* the stores must happen though big dies */
     free(big);
     long before = minor_faults();
     for (int i = 0; i < 4; i++) {
