@@ -34,13 +34,7 @@ const uint8_t pa_class_lookup[PA_LOOKUP_MAX / 16 + 1] = {
 static uint32_t pa_class_size(int c) {
     if (c < 8) return 16u * (uint32_t)(c + 1);
     int b = 7 + (c - 8) / 4, k = (c - 8) % 4;
-    uint32_t size = (1u << b) + (uint32_t)(k + 1) * (1u << (b - 2));
-#ifdef PA_SEEDED_BUG
-    /* Test-only: the fuzzer must find this off-by-16 (slots of 1265..1280-byte requests
-     * overlap their neighbours). Never defined in a release build. */
-    if (size == 1280) size -= 16;
-#endif
-    return size;
+    return (1u << b) + (uint32_t)(k + 1) * (1u << (b - 2));
 }
 
 static uint32_t pa_ceil_log2(uint64_t v) { return v <= 1 ? 0 : 64 - (uint32_t)__builtin_clzl(v - 1); }

@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 from . import __version__, bench, glibctests
+from .fuzz import campaign
 from .library import LibraryNotFoundError, library_path
 from .preload import PreloadError, merge_options, preload_env
 from .probe import ProbeError, query
@@ -122,7 +123,7 @@ def _add_info(subparsers):
 # Each function adds one subcommand whose parser sets `handler`, called with the parsed
 # arguments and returning the exit status. A subcommand defined in another module exposes
 # the same kind of function and is listed here.
-SUBCOMMANDS = [_add_run, _add_path, _add_info, glibctests.add_parser, bench.add_parser]
+SUBCOMMANDS = [_add_run, _add_path, _add_info, glibctests.add_parser, bench.add_parser, campaign.add_parser]
 
 
 def build_parser():
