@@ -191,6 +191,9 @@ static bool pa_register(const pa_large_t *e) {
 }
 
 void *pa_large_alloc(size_t size, size_t alignment, bool zero) {
+    /* memalign(1 MiB, 0) lands here: a zero-byte block still needs a page, or its table
+     * entry would say usable 0, which reads as "not a live block". */
+    if (!size) size = 1;
     size_t page = pa_os_page_size();
     size_t guard = pa_opt.guard ? page : 0;
     bool flush_end = alignment <= PA_ALIGN;

@@ -89,7 +89,7 @@ def _worker(index, deadline, profiles, targets, library, threads, seed, db_dir, 
     database = DirectoryBasedExampleDatabase(db_dir)
     pairs = [(t, p) for t in targets for p in profiles if t != "inprocess" or p == inprocess_profile]
     turn = index
-    while time.monotonic() < deadline:
+    while pairs and time.monotonic() < deadline:
         target, profile = pairs[turn % len(pairs)]
         turn += 1
         counts = {"examples": 0, "ops": 0}
@@ -112,6 +112,8 @@ def _worker(index, deadline, profiles, targets, library, threads, seed, db_dir, 
             path = write_reproducer(out_dir, stem, model, library, "profile=" + profile, message) if model else None
             failure = (target, profile, str(exc).splitlines()[0] if str(exc) else type(exc).__name__, path,
                        len([line for line in model.trace if line != "s"]) if model else 0)
+            # Found and shrunk: more turns would find the same bug again.
+            pairs.remove((target, profile))
         queue.put((target, profile, counts["examples"], counts["ops"], failure))
     queue.put(None)
 

@@ -54,12 +54,12 @@ int main(void) {
     for (int i = 0; i < 4096; i++) check_block("malloc", live[i] = malloc((size_t)(i * 37) % 3000), 16, (size_t)(i * 37) % 3000);
     for (int i = 0; i < 4096; i++) free(live[i]);
 
-    static const size_t asizes[] = {1, 24, 100, 1000, 5000, 70000, 300000};
+    static const size_t asizes[] = {0, 1, 24, 100, 1000, 5000, 70000, 300000};
     static const struct { const char *name; aligned_fn fn; } fns[] = {
         {"memalign", memalign}, {"aligned_alloc", aligned_alloc}, {"posix_memalign", call_posix_memalign}};
     for (size_t align = 16; align <= ((size_t)4 << 20); align *= 2) {
         for (size_t f = 0; f < 3; f++) {
-            void *blocks[3 * 7];
+            void *blocks[3 * sizeof asizes / sizeof asizes[0]];
             int nb = 0;
             for (int rep = 0; rep < 3; rep++)
                 for (size_t i = 0; i < sizeof asizes / sizeof asizes[0]; i++) {
