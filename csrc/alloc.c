@@ -239,9 +239,10 @@ PA_EXPORT void *PA_API(realloc)(void *p, size_t n) {
     PA_COUNT(pa_tcache_current, nrealloc);
     pa_loc_t loc;
     if (pa_small_find(p, &loc)) {
-        /* Stay put while the size still maps to this class, or shrinks by less than half.
-         * Hardened blocks always move: the canary and the fill follow the new size. */
-        if (!pa_heap.hooks && n <= old && (n > old / 2 || pa_size_class(n) == pa_size_class(old))) return p;
+        /* Stay put while the size still maps to this class, or shrinks by less than half. */
+        if (pa_heap.hooks ? pa_resize_hardened(p, &loc, n)
+                          : n <= old && (n > old / 2 || pa_size_class(n) == pa_size_class(old)))
+            return p;
     } else if (n > PA_SMALL_MAX) {
         void *q = pa_large_realloc(p, n);
         if (!q) errno = ENOMEM;

@@ -130,6 +130,21 @@ size_t pa_usable_hardened(const void *p, const pa_loc_t *loc) {
     return pa_classes[loc->cls].reqsize[pa_slot_index(loc)];
 }
 
+/* realloc in place: the slot still fits n (with its canary) and is not more than twice
+ * what n needs. The canary moves to the new end. Growing by small steps would otherwise
+ * copy the block every time, quadratic in its size. */
+bool pa_resize_hardened(void *p, const pa_loc_t *loc, size_t n) {
+    size_t need = n + (pa_heap.hooks & PA_HOOK_CANARY ? PA_CANARY_SIZE : 0);
+    size_t size = pa_classes[loc->cls].size;
+    if (need > size || (need <= size / 2 && pa_size_class(need) != loc->cls)) return false;
+    if (pa_heap.hooks & PA_HOOK_CANARY) {
+        pa_classes[loc->cls].reqsize[pa_slot_index(loc)] = (uint32_t)n;
+        uint64_t c = pa_canary(p);
+        memcpy((char *)p + n, &c, sizeof c);
+    }
+    return true;
+}
+
 void pa_invalid_free(const void *p, int cls) {
     if (pa_opt.on_invalid_free == PA_ON_INVALID_ABORT) pa_misuse("invalid free", p, cls);
     if (pa_opt.on_invalid_free == PA_ON_INVALID_REPORT) pa_report("invalid free", p, cls);

@@ -35,7 +35,7 @@ static const pa_option_def_t pa_option_defs[] = {
     {"retain_bytes", PA_OPT_BYTES, PA_OPT_FIELD(retain_bytes), {4 * M, 1 * M, 1 * M, 0}, NULL,
      "bytes, e.g. 0, 512K, 4M",
      "empty slabs kept resident, over all size classes, before pages go back to the OS"},
-    {"large_cache_bytes", PA_OPT_BYTES, PA_OPT_FIELD(large_cache_bytes), {64 * M, 16 * M, 0, 0}, NULL,
+    {"large_cache_bytes", PA_OPT_BYTES, PA_OPT_FIELD(large_cache_bytes), {64 * M, 32 * M, 0, 0}, NULL,
      "bytes, e.g. 0, 64M",
      "freed large mappings kept for reuse, sparing mmap and page faults; 0 unmaps at once so "
      "use after free of a large block faults"},

@@ -490,6 +490,8 @@ class HeapModel:
             self.fail("%s: usable size %d < requested %d" % (line, res.usable, block.req))
         block.ptr, block.usable = res.ptr, res.usable
         block.slot = self._slot(block)
+        if op.code in ("r", "ra") and res.ptr == old.ptr and old.small and block.small:
+            block.slot = old.slot  # resized in place: the slot, hence its class, is the old one
         if block.small and not self.canary:
             # Without canaries a small block's usable size is its slot: a size class,
             # the smallest that fits unless alignment or an in-place realloc chose
