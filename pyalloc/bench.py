@@ -35,7 +35,6 @@ import math
 import os
 import platform
 import random
-import resource
 import shlex
 import shutil
 import signal
@@ -49,6 +48,7 @@ import time
 from typing import Callable, Dict, List, Optional, Tuple
 
 from .library import LibraryNotFoundError, library_path
+from .probe import no_core_dumps
 
 SOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_src")
 THREADS = (1, 2, 4, 8)
@@ -268,18 +268,6 @@ def measure(ctx, argv, env, stdin=None, cwd=None):
     if code != 0:
         raise RunFailed(_describe_exit(code, stderr))
     return Process(wall, cpu, rss, stdout, stderr)
-
-
-@contextlib.contextmanager
-def _no_core_dumps():
-    """Allocators abort on the misuse they detect; a failed run is a result, not a core
-    file. Children inherit the limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
-    resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_CORE, (soft, hard))
 
 
 # ------------------------------------------------------------------------------ workloads
@@ -921,7 +909,7 @@ def run_suite(workloads=None, allocators=None, repeat=None, quick=False, threads
     # cache and proves the workload works here before allocators are compared on it.
     total = len(chosen) * (1 + repeat * len(runnable))
     done = 0
-    with tempfile.TemporaryDirectory(prefix="pyalloc-bench-") as work_dir, _no_core_dumps():
+    with tempfile.TemporaryDirectory(prefix="pyalloc-bench-") as work_dir, no_core_dumps():
         ctx = Context(quick, cache_dir(), work_dir, timeout or (120 if quick else 600))
         try:
             ctx.launcher = compile_source("launch.c", ctx)

@@ -45,9 +45,10 @@ class ProbeError(Exception):
 
 
 @contextlib.contextmanager
-def _no_core_dumps():
-    # An abort on a bad option is an answer, not a crash worth a core file. The limit is
-    # inherited at fork, so lowering it around the spawn covers the child.
+def no_core_dumps():
+    """Children started inside get no core files: an abort on a bad option, or on misuse a
+    benchmarked allocator detects, is an answer, not a crash worth a core file. The limit is
+    inherited at fork, so lowering it around the spawn covers the child."""
     soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
     resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
     try:
@@ -64,7 +65,7 @@ def query(library=None, options=None):
     library = os.path.abspath(library) if library else library_path()
     env = preload_env(library, options)
     code = _CHILD.format(init=os.path.join(_PACKAGE_DIR, "__init__.py"), package=_PACKAGE_DIR, library=library)
-    with _no_core_dumps():
+    with no_core_dumps():
         proc = subprocess.run(
             [sys.executable, "-I", "-c", code], env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
