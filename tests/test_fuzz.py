@@ -13,7 +13,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from pyalloc import library_path
 from pyalloc.fuzz.backends import DriverBackend, InProcessBackend, library_options
 from pyalloc.fuzz.campaign import write_reproducer
-from pyalloc.fuzz.machine import machine_class, profile_settings
+from pyalloc.fuzz.machine import machine_class, minimize, profile_settings
 from pyalloc.fuzz.model import FuzzFailure
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,19 +74,21 @@ def _compile_and_run(c_file, lib, tmp_path):
 
 
 def test_seeded_bug_is_found_and_shrunk(tmp_path):
-    """A build whose 1280-byte class is 16 bytes short (PA_SEEDED_BUG) must be caught,
+    """A build whose size classes above 1 KiB are off by one byte (PA_SEEDED_BUG) must be caught,
     shrunk to a handful of operations, and its reproducer must fail on that build only."""
     seeded = _build_seeded(tmp_path)
     # Its option table is the release build's; the query program itself would crash on
     # the broken build (overlapping slots corrupt the interpreter).
     values = library_options(_lib(), "profile=default")
     machine = machine_class("Seeded", lambda: DriverBackend(seeded, "profile=default", option_values=values))
-    with pytest.raises(FuzzFailure) as failure:
-        run_state_machine_as_test(machine, settings=settings(profile_settings(), max_examples=300, database=None))
+    with pytest.raises(FuzzFailure):
+        run_state_machine_as_test(machine, settings=settings(profile_settings(), max_examples=500, database=None))
+    failure = minimize(machine)
+    assert failure is not None, "the shrunk example did not fail again"
     model = machine.last_model
     ops = [line for line in model.trace if line != "s"]
     assert len(ops) <= 6, "not shrunk: %d operations\n%s" % (len(ops), "\n".join(model.trace))
-    report = write_reproducer(str(tmp_path), "seeded", model, seeded, "profile=default", str(failure.value))
+    report = write_reproducer(str(tmp_path), "seeded", model, seeded, "profile=default", str(failure))
     c_file = Path(report).with_suffix(".c")
     broken = _compile_and_run(c_file, seeded, tmp_path)
     assert broken.returncode != 0 and "FAILED" in broken.stdout, broken.stdout + broken.stderr

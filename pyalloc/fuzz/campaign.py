@@ -84,7 +84,7 @@ def _worker(index, deadline, profiles, targets, library, threads, seed, db_dir, 
     from hypothesis.database import DirectoryBasedExampleDatabase
     from hypothesis.stateful import run_state_machine_as_test
 
-    from .machine import profile_settings
+    from .machine import minimize, profile_settings
 
     database = DirectoryBasedExampleDatabase(db_dir)
     pairs = [(t, p) for t in targets for p in profiles if t != "inprocess" or p == inprocess_profile]
@@ -106,6 +106,7 @@ def _worker(index, deadline, profiles, targets, library, threads, seed, db_dir, 
             run_state_machine_as_test(machine, settings=settings(
                 profile_settings("campaign"), max_examples=EXAMPLES_PER_TURN, database=database))
         except Exception as exc:  # a property broke: hypothesis has shrunk it already
+            exc = minimize(machine) or exc
             model = machine.last_model
             stem = "%s-%s-w%d-%d" % (target, profile, index, turn)
             message = "%s under profile=%s: %s" % (target, profile, exc)
