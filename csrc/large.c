@@ -327,26 +327,24 @@ void *pa_large_realloc(void *p, size_t size) {
         pa_unlock(&pa_large_lock);
         return p;
     }
-    if (e.map != e.ptr) {
-        /* Guarded or over-aligned: mremap would lose the layout, so move it by hand. */
+    /* Guarded or over-aligned blocks are not remapped: mremap would lose the layout. Nor
+     * does mremap take a range that spans several kernel mappings, which a block carved
+     * from merged cache ranges can: both are moved by hand. */
+    void *q = e.map == e.ptr ? pa_os_remap((void *)e.map, e.map_size, usable) : NULL;
+    if (q) {
+        pa_remove(found);
+        pa_live_bytes -= e.usable;
+        pa_mapped_bytes -= e.map_size;
+        pa_large_t moved = {(uintptr_t)q, usable, (uintptr_t)q, usable};
+        pa_insert(&moved);           /* cannot fail: one entry was just removed */
         pa_unlock(&pa_large_lock);
-        void *q = pa_large_alloc(size, 0, false);
-        if (!q) return NULL;
-        memcpy(q, p, size < e.usable ? size : e.usable);
-        pa_large_free(p);
         return q;
     }
-    void *q = pa_os_remap((void *)e.map, e.map_size, usable);
-    if (!q) {
-        pa_unlock(&pa_large_lock);
-        return NULL;
-    }
-    pa_remove(found);
-    pa_live_bytes -= e.usable;
-    pa_mapped_bytes -= e.map_size;
-    pa_large_t moved = {(uintptr_t)q, usable, (uintptr_t)q, usable};
-    pa_insert(&moved);               /* cannot fail: one entry was just removed */
     pa_unlock(&pa_large_lock);
+    q = pa_large_alloc(size, 0, false);
+    if (!q) return NULL;
+    memcpy(q, p, size < e.usable ? size : e.usable);
+    pa_large_free(p);
     return q;
 }
 

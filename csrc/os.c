@@ -108,8 +108,11 @@ uint64_t pa_os_random(void) {
     return v;
 }
 
+/* Keeps errno: a failed remap is followed by a copy that may well succeed. */
 void *pa_os_remap(void *p, size_t old_size, size_t new_size) {
+    int saved = errno;
     void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE);
+    errno = saved;
     return q == MAP_FAILED ? NULL : q;
 }
 

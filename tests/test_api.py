@@ -12,6 +12,7 @@ PROGRAMS = [
     "api_errno.c",
     "api_basics.c",
     "api_realloc.c",
+    "api_realloc_spanning.c",
     "api_calloc.c",
     "api_usable.c",
     "api_page.c",
@@ -37,6 +38,11 @@ def test_api_under_pyalloc(run_c, program):
                                      "profile=paranoid"])
 def test_api_under_other_options(run_c, program, options):
     assert_ok(run_c(program, options=options))
+
+
+@pytest.mark.parametrize("options", [None, "profile=fast", "profile=hardened"])
+def test_realloc_across_kernel_mappings(run_c, options):
+    assert_ok(run_c("api_realloc_spanning.c", options=options))
 
 
 @pytest.mark.parametrize("program", PROGRAMS)
