@@ -39,6 +39,19 @@ static inline bool pa_mark_freed(uint8_t *state) {
     return __atomic_compare_exchange_n(state, &old, PA_SLOT_FREED, false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
 }
 
+/* A thread that receives a stream of other arenas' slots (producer/consumer) reuses them
+ * once there are a refill's worth, sparing both sides a trip through the pools; the few
+ * a thread frees otherwise, such as objects handed over at its start, go back instead. */
+static void pa_bin_adopt_remote(pa_bin_t *b) {
+    uint32_t n = b->nremote;
+    memmove(b->items, b->items + b->cap - n, n * sizeof(void *));
+    /* Never listed twice, should a fork child flush this cache in between. */
+    atomic_signal_fence(memory_order_seq_cst);
+    b->nremote = 0;
+    atomic_signal_fence(memory_order_seq_cst);
+    b->count = n;
+}
+
 /* Slow path of a small allocation: set up the heap or the thread's cache, refill the bin,
  * or allocate without a cache. NULL only when the class region is exhausted. */
 PA_NOINLINE void *pa_small_take_slow(int cls) {
@@ -52,9 +65,15 @@ PA_NOINLINE void *pa_small_take_slow(int cls) {
         return p;
     }
     pa_bin_t *b = &tc->bins[cls];
-    if (!b->count) {
+    if (!b->count && b->nremote >= b->fill) {
+        pa_bin_adopt_remote(b);
+    } else if (!b->count) {
         pa_tcache_gc_tick(tc);
-        uint32_t n = pa_central_alloc(cls, tc->arena, b->items, b->cap > 1 ? b->cap / 2 : 1);
+        if (b->fill > b->cap - b->nremote) pa_tcache_flush_remote(tc, cls);
+        uint32_t n = pa_central_alloc(cls, tc->arena, b->items, b->fill);
+        /* Refills start small and double up to half the bin: a short-lived thread
+         * does not pull (and at exit push back) whole bins of slots it never uses. */
+        if (b->fill < b->cap / 2) b->fill = b->fill * 2 < b->cap / 2 ? b->fill * 2 : b->cap / 2;
         if (pa_opt.randomize < 2) /* central hands out ascending addresses: pop them in that order */
             for (uint32_t i = 0; i < n / 2; i++) {
                 void *t = b->items[i];
@@ -111,33 +130,39 @@ static inline void *pa_alloc(size_t n) {
     return pa_heap.hooks ? pa_alloc_slow(n, 0, false) : pa_large_checked(n, 0, false);
 }
 
-static PA_NOINLINE void pa_small_free_slow(int cls, void *p) {
+static inline void pa_bin_put(pa_tcache_t *tc, const pa_loc_t *loc, void *p) {
+    pa_bin_t *b = &tc->bins[loc->cls];
+    if (pa_likely(pa_classes[loc->cls].slabs[loc->slab].arena == tc->arena)) pa_bin_push(b, p);
+    else pa_bin_push_remote(b, p);
+    tc->nfree[loc->cls]++;
+}
+
+static PA_NOINLINE void pa_small_free_slow(const pa_loc_t *loc, void *p) {
     pa_tcache_t *tc = pa_tcache_current;
     if (tc == &pa_tcache_none) tc = pa_tcache_init_thread();
     if (!tc) {
-        pa_central_free(cls, &p, 1);
-        __atomic_fetch_add(&pa_pools[0][cls].nfree_direct, 1, __ATOMIC_RELAXED);
+        pa_central_free(loc->cls, &p, 1);
+        __atomic_fetch_add(&pa_pools[0][loc->cls].nfree_direct, 1, __ATOMIC_RELAXED);
         return;
     }
-    pa_bin_t *b = &tc->bins[cls];
-    if (b->count == b->cap) {
+    pa_bin_t *b = &tc->bins[loc->cls];
+    if (b->count + b->nremote == b->cap) {
         pa_tcache_gc_tick(tc);
-        pa_tcache_flush_bin(tc, cls, b->cap / 2);
+        if (b->nremote) pa_tcache_flush_remote(tc, loc->cls);
+        else pa_tcache_flush_bin(tc, loc->cls, b->cap / 2);
     }
-    pa_bin_push(b, p);
-    tc->nfree[cls]++;
+    pa_bin_put(tc, loc, p);
 }
 
 /* Returns a slot that is already marked freed to the thread's bin. */
-void pa_release_small(int cls, void *p) {
+void pa_release_small(const pa_loc_t *loc, void *p) {
     pa_tcache_t *tc = pa_tcache_current;
-    pa_bin_t *b = &tc->bins[cls];
-    if (pa_likely(b->count < b->cap)) {
-        pa_bin_push(b, p);
-        tc->nfree[cls]++;
+    pa_bin_t *b = &tc->bins[loc->cls];
+    if (pa_likely(b->count + b->nremote < b->cap)) {
+        pa_bin_put(tc, loc, p);
         return;
     }
-    pa_small_free_slow(cls, p);
+    pa_small_free_slow(loc, p);
 }
 
 /* Not in the small heap: a large block, or not ours at all. */
@@ -165,7 +190,7 @@ static inline void pa_free(void *p) {
             pa_free_hardened(p, &loc);
             return;
         }
-        pa_release_small(loc.cls, p);
+        pa_release_small(&loc, p);
         return;
     }
     if (p) pa_free_outside(p);

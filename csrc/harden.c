@@ -97,7 +97,7 @@ static void pa_quarantine_evict(pa_tcache_t *tc) {
     tc->qcount--;
     pa_loc_t loc = pa_locate((uintptr_t)q - pa_heap.base);
     tc->qbytes -= pa_classes[loc.cls].size;
-    pa_release_small(loc.cls, q);
+    pa_release_small(&loc, q);
 }
 
 void pa_quarantine_drain(pa_tcache_t *tc) {
@@ -119,7 +119,7 @@ void pa_free_hardened(void *p, const pa_loc_t *loc) {
         tc->qbytes += size;
         return;
     }
-    pa_release_small(loc->cls, p);
+    pa_release_small(loc, p);
 }
 
 /* With canaries the usable size is what was asked for: writing up to it must not trip the

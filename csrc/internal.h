@@ -103,9 +103,16 @@ typedef struct pa_pool_s {
 
 /* ---- thread caches ---------------------------------------------------------------------- */
 #define PA_TCACHE_MAX_CAP 128        /* slots per bin */
+/* Two stacks share items[cap]: slots of this thread's arena from the bottom (LIFO, most
+ * recent on top, the ones handed out) and slots of other arenas from the top, which are
+ * not handed out one by one: reusing a single foreign slot would have this thread write
+ * cache lines it shares with the thread that allocated its neighbours (passive false
+ * sharing). They go back to their pools in batches, or are adopted whole (alloc.c). */
 typedef struct pa_bin_s {
-    uint32_t count, cap;
-    void **items;                    /* LIFO stack of free slots, most recent on top */
+    uint32_t count, cap;             /* local slots: items[0, count) */
+    uint32_t nremote;                /* other arenas' slots: items[cap - nremote, cap) */
+    uint32_t fill;                   /* slots the next refill asks for */
+    void **items;
 } pa_bin_t;
 
 typedef struct pa_tcache_s {
@@ -245,6 +252,12 @@ static inline void pa_bin_push(pa_bin_t *b, void *p) {
     b->count++;
 }
 
+static inline void pa_bin_push_remote(pa_bin_t *b, void *p) {
+    b->items[b->cap - 1 - b->nremote] = p;
+    atomic_signal_fence(memory_order_seq_cst);
+    b->nremote++;
+}
+
 static inline void *pa_small_take(int cls) {
     pa_tcache_t *tc = pa_tcache_current;
     pa_bin_t *b = &tc->bins[cls];
@@ -269,9 +282,10 @@ PA_HIDDEN uint64_t pa_rng_next(uint64_t *state);
 /* ---- tcache.c --------------------------------------------------------------------------- */
 PA_HIDDEN pa_tcache_t *pa_tcache_init_thread(void);
 PA_HIDDEN void pa_tcache_flush_bin(pa_tcache_t *tc, int cls, uint32_t keep);
+PA_HIDDEN void pa_tcache_flush_remote(pa_tcache_t *tc, int cls);
 PA_HIDDEN void pa_tcache_flush_all(pa_tcache_t *tc);
 PA_HIDDEN void pa_tcache_gc_tick(pa_tcache_t *tc);
-PA_HIDDEN void pa_release_small(int cls, void *p);
+PA_HIDDEN void pa_release_small(const pa_loc_t *loc, void *p);
 PA_HIDDEN void pa_tcache_setup(void);
 PA_HIDDEN void pa_tcache_stats(pyalloc_stats *st);
 extern pa_lock_t pa_tcache_lock PA_HIDDEN;

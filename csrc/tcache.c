@@ -23,12 +23,17 @@ static char *pa_chunk;
 static size_t pa_chunk_left;
 static size_t pa_tcache_bytes;       /* one cache struct, with its item arrays */
 static size_t pa_live_count;
-static uint32_t pa_next_arena;
+static uint32_t pa_arena_threads[PA_MAX_ARENAS]; /* live caches per arena */
 static uint64_t pa_dead_nmalloc[PA_NCLASS], pa_dead_nfree[PA_NCLASS];
 static uint64_t pa_dead_ncalloc, pa_dead_nrealloc, pa_dead_naligned;
 static pthread_key_t pa_key;
 
 static void pa_tcache_destructor(void *arg);
+
+static uint32_t pa_first_fill(uint32_t cap) {
+    uint32_t half = cap > 1 ? cap / 2 : 1;
+    return half < 8 ? half : 8;
+}
 
 void pa_tcache_setup(void) {
     size_t items = pa_quarantine_slots();
@@ -41,10 +46,12 @@ void pa_tcache_setup(void) {
 
 static pa_tcache_t *pa_tcache_obtain(void) {
     pa_tcache_t *tc = NULL;
+    bool recycled = false;
     pa_lock(&pa_tcache_lock);
     if (pa_pool) {
         tc = pa_pool;
         pa_pool = tc->next;
+        recycled = true;
     } else {
         if (pa_chunk_left < pa_tcache_bytes) {
             size_t chunk = pa_tcache_bytes * 32;
@@ -58,8 +65,15 @@ static pa_tcache_t *pa_tcache_obtain(void) {
         }
     }
     if (tc) {
+        /* The arena with the fewest threads; on a tie the one this cache served before:
+         * under thread churn the next thread finds that arena's slabs still warm, where
+         * moving on would let them empty, be purged and fault in again elsewhere. */
+        uint32_t arena = recycled ? tc->arena : 0;
+        for (uint32_t a = 0; a < pa_narenas; a++)
+            if (pa_arena_threads[a] < pa_arena_threads[arena]) arena = a;
+        pa_arena_threads[arena]++;
         memset(tc, 0, sizeof(*tc));
-        tc->arena = pa_next_arena++ % pa_narenas;
+        tc->arena = arena;
         tc->next = pa_live;
         if (pa_live) pa_live->prev = tc;
         pa_live = tc;
@@ -84,6 +98,7 @@ pa_tcache_t *pa_tcache_init_thread(void) {
     void **items = tc->items;
     for (int c = 0; c < PA_NCLASS; c++) {
         tc->bins[c].cap = pa_classes[c].tcache_cap;
+        tc->bins[c].fill = pa_first_fill(tc->bins[c].cap);
         tc->bins[c].items = items;
         items += tc->bins[c].cap;
     }
@@ -115,8 +130,25 @@ void pa_tcache_flush_bin(pa_tcache_t *tc, int cls, uint32_t keep) {
     pa_central_free(cls, out, n);
 }
 
+/* Sends the slots of other arenas back to the pools owning them (see pa_bin_t); the same
+ * fork discipline as pa_tcache_flush_bin. */
+void pa_tcache_flush_remote(pa_tcache_t *tc, int cls) {
+    pa_bin_t *b = &tc->bins[cls];
+    uint32_t n = b->nremote;
+    if (!n) return;
+    void *out[PA_TCACHE_MAX_CAP];
+    memcpy(out, b->items + b->cap - n, n * sizeof(void *));
+    atomic_signal_fence(memory_order_seq_cst);
+    b->nremote = 0;
+    atomic_signal_fence(memory_order_seq_cst);
+    pa_central_free(cls, out, n);
+}
+
 void pa_tcache_flush_all(pa_tcache_t *tc) {
-    for (int c = 0; c < PA_NCLASS; c++) pa_tcache_flush_bin(tc, c, 0);
+    for (int c = 0; c < PA_NCLASS; c++) {
+        pa_tcache_flush_remote(tc, c);
+        pa_tcache_flush_bin(tc, c, 0);
+    }
 }
 
 /* A bin of a class the thread stopped using would keep its slots, and with them whole
@@ -131,8 +163,10 @@ void pa_tcache_gc_tick(pa_tcache_t *tc) {
     for (int c = 0; c < PA_NCLASS; c++) {
         uint64_t ops = tc->nmalloc[c] + tc->nfree[c];
         if (ops == tc->gc_seen[c]) {
+            pa_tcache_flush_remote(tc, c);
             pa_tcache_flush_bin(tc, c, 0);
             pa_central_purge(c, tc->arena);
+            tc->bins[c].fill = pa_first_fill(tc->bins[c].cap);
         }
         tc->gc_seen[c] = ops;
     }
@@ -151,6 +185,7 @@ static void pa_tcache_retire_locked(pa_tcache_t *tc) {
     else pa_live = tc->next;
     if (tc->next) tc->next->prev = tc->prev;
     pa_live_count--;
+    pa_arena_threads[tc->arena]--;
     tc->next = pa_pool;
     pa_pool = tc;
 }
@@ -200,7 +235,8 @@ void pa_tcache_stats(pyalloc_stats *st) {
     for (pa_tcache_t *tc = pa_live; tc; tc = tc->next) {
         for (int c = 0; c < PA_NCLASS; c++) {
             pyalloc_class_stats *cs = &st->classes[c];
-            size_t cached = __atomic_load_n(&tc->bins[c].count, __ATOMIC_RELAXED);
+            size_t cached = __atomic_load_n(&tc->bins[c].count, __ATOMIC_RELAXED) +
+                            __atomic_load_n(&tc->bins[c].nremote, __ATOMIC_RELAXED);
             cs->cached_count += cached;
             cs->in_use_count -= cached < cs->in_use_count ? cached : cs->in_use_count;
             cs->nmalloc += __atomic_load_n(&tc->nmalloc[c], __ATOMIC_RELAXED);
