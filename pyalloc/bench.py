@@ -382,10 +382,16 @@ class Compiled(Workload):
     def run(self, ctx, threads, allocator, round_):
         work = self.quick if ctx.quick else self.full
         argv = [self.exe, "-t", str(threads), "-n", str(work)] + list(self.args)
-        p = measure(ctx, argv, allocator.environ())
-        if not p.stdout.startswith("ok "):
-            raise RunFailed("no verification line in the output: %r" % p.stdout[:200])
-        return Run(round_, p.wall, p.cpu, p.rss)
+        return _verified_run(ctx, argv, allocator.environ(), "ok ", round_)
+
+
+def _verified_run(ctx, argv, env, verification, round_):
+    """Measures argv; a run whose output does not start with the workload's own check
+    line (it verified what it computed) fails."""
+    p = measure(ctx, argv, env)
+    if not p.stdout.startswith(verification):
+        raise RunFailed("no verification line in the output: %r" % p.stdout[:200])
+    return Run(round_, p.wall, p.cpu, p.rss)
 
 
 class PythonProgram(Workload):
@@ -403,10 +409,7 @@ class PythonProgram(Workload):
         env = allocator.environ()
         env["PYTHONMALLOC"] = "malloc"
         argv = [self.python, "-I", "-S", self.script, "1" if ctx.quick else "4"]
-        p = measure(ctx, argv, env)
-        if not p.stdout.startswith("ok pywork"):
-            raise RunFailed("no verification line in the output: %r" % p.stdout[:200])
-        return Run(round_, p.wall, p.cpu, p.rss)
+        return _verified_run(ctx, argv, env, "ok pywork", round_)
 
 
 class Sqlite(Workload):
