@@ -52,6 +52,26 @@ static void pa_bin_adopt_remote(pa_bin_t *b) {
     b->count = n;
 }
 
+/* Fills an empty bin from the thread's arena; returns how many slots it got. */
+static uint32_t pa_bin_refill(pa_tcache_t *tc, int cls) {
+    pa_bin_t *b = &tc->bins[cls];
+    pa_tcache_gc_tick(tc);
+    if (b->fill > b->cap - b->nremote) pa_tcache_flush_remote(tc, cls);
+    uint32_t n = pa_central_alloc(cls, tc->arena, b->items, b->fill);
+    /* Refills start small and double up to half the bin: a short-lived thread
+     * does not pull (and at exit push back) whole bins of slots it never uses. */
+    if (b->fill < b->cap / 2) b->fill = b->fill * 2 < b->cap / 2 ? b->fill * 2 : b->cap / 2;
+    if (pa_opt.randomize < 2) /* central hands out ascending addresses: pop them in that order */
+        for (uint32_t i = 0; i < n / 2; i++) {
+            void *t = b->items[i];
+            b->items[i] = b->items[n - 1 - i];
+            b->items[n - 1 - i] = t;
+        }
+    atomic_signal_fence(memory_order_seq_cst); /* see pa_bin_push */
+    b->count = n;
+    return n;
+}
+
 /* Slow path of a small allocation: set up the heap or the thread's cache, refill the bin,
  * or allocate without a cache. NULL only when the class region is exhausted. */
 PA_NOINLINE void *pa_small_take_slow(int cls) {
@@ -65,24 +85,9 @@ PA_NOINLINE void *pa_small_take_slow(int cls) {
         return p;
     }
     pa_bin_t *b = &tc->bins[cls];
-    if (!b->count && b->nremote >= b->fill) {
-        pa_bin_adopt_remote(b);
-    } else if (!b->count) {
-        pa_tcache_gc_tick(tc);
-        if (b->fill > b->cap - b->nremote) pa_tcache_flush_remote(tc, cls);
-        uint32_t n = pa_central_alloc(cls, tc->arena, b->items, b->fill);
-        /* Refills start small and double up to half the bin: a short-lived thread
-         * does not pull (and at exit push back) whole bins of slots it never uses. */
-        if (b->fill < b->cap / 2) b->fill = b->fill * 2 < b->cap / 2 ? b->fill * 2 : b->cap / 2;
-        if (pa_opt.randomize < 2) /* central hands out ascending addresses: pop them in that order */
-            for (uint32_t i = 0; i < n / 2; i++) {
-                void *t = b->items[i];
-                b->items[i] = b->items[n - 1 - i];
-                b->items[n - 1 - i] = t;
-            }
-        atomic_signal_fence(memory_order_seq_cst); /* see pa_bin_push */
-        b->count = n;
-        if (!n) return NULL;
+    if (!b->count) {
+        if (b->nremote >= b->fill) pa_bin_adopt_remote(b);
+        else if (!pa_bin_refill(tc, cls)) return NULL;
     }
     tc->nmalloc[cls]++;
     return b->items[--b->count];
@@ -130,15 +135,10 @@ static inline void *pa_alloc(size_t n) {
     return pa_heap.hooks ? pa_alloc_slow(n, 0, false) : pa_large_checked(n, 0, false);
 }
 
-/* A thread alone in the heap has no one to share cache lines with, so it does not load
- * the slot's slab-table entry to learn its arena. */
 static inline void pa_bin_put(pa_tcache_t *tc, const pa_loc_t *loc, void *p) {
     pa_bin_t *b = &tc->bins[loc->cls];
-    if (pa_likely(tc == __atomic_load_n(&pa_tcache_sole, __ATOMIC_RELAXED) ||
-                  pa_classes[loc->cls].slabs[loc->slab].arena == tc->arena))
-        pa_bin_push(b, p);
-    else
-        pa_bin_push_remote(b, p);
+    if (pa_likely(pa_classes[loc->cls].slabs[loc->slab].arena == tc->arena)) pa_bin_push(b, p);
+    else pa_bin_push_remote(b, p);
     tc->nfree[loc->cls]++;
 }
 
