@@ -187,7 +187,7 @@ static inline void pa_free(void *p) {
         }
         if (pa_unlikely(!pa_mark_freed(pa_slot_state(&loc)))) {
             uint8_t old = __atomic_load_n(pa_slot_state(&loc), __ATOMIC_RELAXED);
-            if (old == PA_SLOT_FREED) pa_misuse("double free", p, loc.cls);
+            if (old >= PA_SLOT_FREED) pa_misuse("double free", p, loc.cls);
             pa_invalid_free(p, loc.cls);
             return;
         }
@@ -207,7 +207,7 @@ static size_t pa_live_usable(const void *p, const char *invalid, const char *fre
     if (pa_small_find(p, &loc)) {
         if (!loc.exact) pa_misuse(invalid, p, loc.cls);
         uint8_t st = __atomic_load_n(pa_slot_state(&loc), __ATOMIC_RELAXED);
-        if (st != PA_SLOT_LIVE) pa_misuse(st == PA_SLOT_FREED ? freed : invalid, p, loc.cls);
+        if (st != PA_SLOT_LIVE) pa_misuse(st >= PA_SLOT_FREED ? freed : invalid, p, loc.cls);
         return pa_heap.hooks ? pa_usable_hardened(p, &loc) : pa_classes[loc.cls].size;
     }
     pa_ensure_init();

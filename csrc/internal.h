@@ -49,7 +49,9 @@
 #define PA_DIV_SHIFT 42              /* slot = (offset * magic) >> 42 is exact for offsets < 4 MiB */
 
 typedef struct pa_loc_s pa_loc_t;
-enum { PA_SLOT_NEVER = 0, PA_SLOT_LIVE = 1, PA_SLOT_FREED = 2 };
+/* PURGED: freed, then its page went back to the OS, so it reads as zeros; the write after
+ * free check skips it rather than fault in a zero page only to copy it on the first write. */
+enum { PA_SLOT_NEVER = 0, PA_SLOT_LIVE = 1, PA_SLOT_FREED = 2, PA_SLOT_PURGED = 3 };
 /* Purged slabs keep their pages mapped (reserved layout); unmapped ones gave them back
  * (lazy layout, where mapped address space counts against RLIMIT_AS). */
 enum { PA_LIST_NONE = 0, PA_LIST_PARTIAL, PA_LIST_EMPTY, PA_LIST_PURGED, PA_LIST_UNMAPPED, PA_NLISTS };
@@ -147,6 +149,7 @@ typedef struct pa_options_s {
     size_t tcache;
     size_t retain_bytes;
     size_t large_cache_bytes;
+    size_t large_cache_protect;
     size_t canary;
     size_t guard;
     size_t guard_slab_interval;
@@ -199,6 +202,7 @@ PA_HIDDEN void *pa_os_map_metadata(size_t size);
 PA_HIDDEN void pa_os_unmap_metadata(void *p, size_t size);
 PA_HIDDEN void pa_os_unmap(void *p, size_t size);
 PA_HIDDEN void pa_os_purge(void *p, size_t size);
+PA_HIDDEN void pa_os_clear(void *p, size_t size, int fill);
 PA_HIDDEN bool pa_os_protect(void *p, size_t size, bool accessible);
 PA_HIDDEN void pa_os_readonly(void *p, size_t size);
 PA_HIDDEN uint64_t pa_os_random(void);

@@ -1,7 +1,9 @@
 /* Large blocks (above the biggest size class, or aligned beyond what a class offers): one
  * mapping each, recorded in an out-of-band open-addressing table keyed by the user pointer.
  * Freed mappings are kept in a small cache so alloc/free loops of big buffers do not pay a
- * mmap + page faults every time; the cache is bounded by `large_cache_bytes`.
+ * mmap + page faults every time; the cache is bounded by `large_cache_bytes`. With
+ * `large_cache_protect` a cached range is inaccessible as a whole until it is handed out
+ * again, so a dangling pointer into it faults as if it had been unmapped.
  *
  * With `guard`, a mapping is [guard page][data][guard page] and an unaligned block ends
  * flush against the trailing guard, so an overflow faults within 16 bytes. With
@@ -119,7 +121,8 @@ static uintptr_t pa_cache_take(size_t need, size_t guard, size_t *got) {
     if (best == PA_LARGE_CACHE_SLOTS) return 0;
     uintptr_t map = pa_cache[best].map;
     size_t rest = pa_cache[best].size - need;
-    if (rest >= PA_LARGE_SPLIT_MIN + 2 * guard && (!guard || pa_os_protect((void *)(map + need - guard), 2 * guard, false))) {
+    bool seams = guard && !pa_opt.large_cache_protect; /* protected ranges are all guard */
+    if (rest >= PA_LARGE_SPLIT_MIN + 2 * guard && (!seams || pa_os_protect((void *)(map + need - guard), 2 * guard, false))) {
         pa_cache[best].map += need;
         pa_cache[best].size = rest;
         pa_cache_bytes -= need;
@@ -140,7 +143,8 @@ static size_t pa_cache_put(uintptr_t map, size_t size, size_t guard, pa_range_t 
         pa_range_t *c = &pa_cache[i];
         bool left = c->map + c->size == map, right = map + size == c->map;
         uintptr_t seam = left ? map : c->map;   /* the two guard pages between them */
-        if ((left || right) && (!guard || pa_os_protect((void *)(seam - guard), 2 * guard, true))) {
+        bool seams = guard && !pa_opt.large_cache_protect;
+        if ((left || right) && (!seams || pa_os_protect((void *)(seam - guard), 2 * guard, true))) {
             if (left) map = c->map;
             size += c->size;
             pa_cache_drop(i);
@@ -209,6 +213,10 @@ void *pa_large_alloc(size_t size, size_t alignment, bool zero) {
         pa_lock(&pa_large_lock);
         size_t got;
         uintptr_t map = pa_opt.large_cache_bytes ? pa_cache_take(span, guard, &got) : 0;
+        if (map && pa_opt.large_cache_protect && !pa_os_protect((void *)(map + guard), got - 2 * guard, true)) {
+            pa_os_unmap((void *)map, got); /* out of kernel mappings: try a fresh one */
+            map = 0;
+        }
         if (map) {
             e = pa_place(map, got, size, guard, map + guard, flush_end);
             bool ok = pa_insert(&e);
@@ -278,17 +286,31 @@ bool pa_large_free(void *p) {
     pa_mapped_bytes -= e.map_size;
     pa_nfree++;
     pa_recent[pa_recent_next++ % PA_LARGE_RECENT] = e.ptr;
+    pa_unlock(&pa_large_lock);
     uintptr_t evict_map = 0;
     size_t evict_size = 0, nevict = 0;
     pa_range_t evict[PA_LARGE_CACHE_SLOTS + 1];
-    bool kept = false;
-    if (pa_opt.quarantine_bytes && e.map_size <= pa_opt.quarantine_bytes) {
-        pa_os_protect((void *)e.map, e.map_size, false);
+    bool kept = false, protect = pa_opt.large_cache_protect;
+    bool quarantined = pa_opt.quarantine_bytes && e.map_size <= pa_opt.quarantine_bytes;
+    size_t guard = pa_opt.guard ? pa_os_page_size() : 0;
+    /* A reused mapping must not show the previous owner's bytes. A protected one keeps its
+     * pages, so they are cleared; otherwise dropping them is cheaper. The range is this
+     * thread's alone until it is cached: no lock held meanwhile. */
+    if (pa_opt.large_cache_bytes && (protect || !quarantined) && (pa_opt.zero_on_free || pa_opt.junk)) {
+        if (protect) pa_os_clear((void *)(e.map + guard), e.map_size - 2 * guard, pa_opt.junk ? 0xdf : 0);
+        else pa_os_purge((void *)e.map, e.map_size);
+    }
+    if (quarantined || (pa_opt.large_cache_bytes && protect)) pa_os_protect((void *)e.map, e.map_size, false);
+    pa_lock(&pa_large_lock);
+    if (quarantined) {
         kept = pa_quarantine_put(e.map, e.map_size, &evict_map, &evict_size);
+        /* Out of quarantine, an inaccessible range can wait in a protected cache as it is. */
+        if (evict_size && pa_opt.large_cache_bytes && protect) {
+            nevict = pa_cache_put(evict_map, evict_size, guard, evict);
+            evict_size = 0;
+        }
     } else if (pa_opt.large_cache_bytes) {
-        /* A reused mapping must not show the previous owner's bytes. */
-        if (pa_opt.zero_on_free || pa_opt.junk) pa_os_purge((void *)e.map, e.map_size);
-        nevict = pa_cache_put(e.map, e.map_size, pa_opt.guard ? pa_os_page_size() : 0, evict);
+        nevict = pa_cache_put(e.map, e.map_size, guard, evict);
         kept = true;
     }
     pa_unlock(&pa_large_lock);

@@ -35,10 +35,13 @@ static const pa_option_def_t pa_option_defs[] = {
     {"retain_bytes", PA_OPT_BYTES, PA_OPT_FIELD(retain_bytes), {4 * M, 1 * M, 1 * M, 0}, NULL,
      "bytes, e.g. 0, 512K, 4M",
      "empty slabs kept resident, over all size classes, before pages go back to the OS"},
-    {"large_cache_bytes", PA_OPT_BYTES, PA_OPT_FIELD(large_cache_bytes), {64 * M, 32 * M, 0, 0}, NULL,
+    {"large_cache_bytes", PA_OPT_BYTES, PA_OPT_FIELD(large_cache_bytes), {64 * M, 32 * M, 32 * M, 0}, NULL,
      "bytes, e.g. 0, 64M",
      "freed large mappings kept for reuse, sparing mmap and page faults; 0 unmaps at once so "
      "use after free of a large block faults"},
+    {"large_cache_protect", PA_OPT_BOOL, PA_OPT_FIELD(large_cache_protect), {0, 0, 1, 1}, NULL, "0 or 1",
+     "cached large mappings are inaccessible until reused (one mprotect on free, one on reuse): use "
+     "after free of a large block faults, yet its pages are reused without new page faults"},
     {"canary", PA_OPT_BOOL, PA_OPT_FIELD(canary), {0, 0, 1, 1}, NULL, "0 or 1",
      "8 secret bytes (one of them zero) after each small block's requested size, checked on free "
      "and realloc: catches 1-byte and string overflows"},

@@ -81,6 +81,29 @@ void pa_os_purge(void *p, size_t size) {
     errno = saved;
 }
 
+/* Fills a page-aligned range, writing only the pages the program touched (mincore says
+ * which): the others are dropped, which also discards swapped-out copies, and read as
+ * zeros. Clearing a big block mostly never written does not fault it in page by page. */
+void pa_os_clear(void *p, size_t size, int fill) {
+    size_t page = pa_os_page_size();
+    unsigned char resident[1024];
+    int saved = errno;
+    for (char *chunk = p, *end = (char *)p + size; chunk < end; chunk += sizeof resident * page) {
+        size_t pages = (size_t)(end - chunk) / page;
+        if (pages > sizeof resident) pages = sizeof resident;
+        if (mincore(chunk, pages * page, resident) != 0) {
+            memset(chunk, fill, pages * page);
+            continue;
+        }
+        for (size_t i = 0, j; i < pages; i = j) {
+            for (j = i + 1; j < pages && (resident[j] & 1) == (resident[i] & 1); j++) {}
+            if (resident[i] & 1) memset(chunk + i * page, fill, (j - i) * page);
+            else madvise(chunk + i * page, (j - i) * page, MADV_DONTNEED);
+        }
+    }
+    errno = saved;
+}
+
 bool pa_os_protect(void *p, size_t size, bool accessible) {
     int saved = errno;
     bool ok = mprotect(p, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;

@@ -229,6 +229,11 @@ static bool pa_retain(const pa_class_t *k) {
 static uint8_t pa_purge_slab(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
     char *slab = k->base + ((size_t)s << k->slab_shift);
     pool->npurge++;
+    if (pa_heap.hooks & PA_HOOK_CHECK) {
+        uint8_t *state = &k->state[(size_t)s * k->state_stride];
+        for (uint32_t i = 0; i < k->nslots; i++)
+            if (state[i] == PA_SLOT_FREED) __atomic_store_n(&state[i], PA_SLOT_PURGED, __ATOMIC_RELAXED);
+    }
     if (__atomic_load_n(&pa_lazy, __ATOMIC_RELAXED)) {
         pa_os_unmap(slab, (size_t)1 << k->slab_shift);
         return PA_LIST_UNMAPPED;

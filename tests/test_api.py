@@ -13,6 +13,7 @@ PROGRAMS = [
     "api_basics.c",
     "api_realloc.c",
     "api_realloc_spanning.c",
+    "api_large_reuse.c",
     "api_calloc.c",
     "api_usable.c",
     "api_page.c",
@@ -43,6 +44,18 @@ def test_api_under_other_options(run_c, program, options):
 @pytest.mark.parametrize("options", [None, "profile=fast", "profile=hardened"])
 def test_realloc_across_kernel_mappings(run_c, options):
     assert_ok(run_c("api_realloc_spanning.c", options=options))
+
+
+# Every profile with a large cache hands the range back; hardened's cache keeps it
+# inaccessible meanwhile and clears it (zero_on_free) on free.
+@pytest.mark.parametrize("options, expected", [
+    (None, "reused=1"), ("profile=fast", "reused=1"), ("profile=hardened", "reused=1 zeroed=1"),
+    ("profile=hardened,guard=0", "reused=1 zeroed=1"), ("profile=paranoid", "zeroed=1"),
+])
+def test_large_cache_reuse(run_c, options, expected):
+    result = run_c("api_large_reuse.c", options=options)
+    assert_ok(result)
+    assert expected in result.stdout, result.describe()
 
 
 @pytest.mark.parametrize("program", PROGRAMS)

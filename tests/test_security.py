@@ -42,7 +42,7 @@ OPTION_TABLE = ("<!-- BEGIN option table: %s -->" % GENERATED, "<!-- END option 
 # The options that change what a probe can get away with, in the order the doc explains them.
 SECURITY_OPTIONS = (
     "canary", "guard", "guard_slab_interval", "randomize", "quarantine_bytes", "zero_on_free", "junk",
-    "check_write_after_free", "large_cache_bytes", "protect_metadata", "on_invalid_free",
+    "check_write_after_free", "large_cache_bytes", "large_cache_protect", "protect_metadata", "on_invalid_free",
 )
 
 ERROR_LINE = re.compile(
@@ -118,9 +118,11 @@ EXPECTED = {
     "write_after_free": ("use after free", _from_hardened(("exit0", "slot reused"), ("abort", "write after free", SMALL))),
     # Nothing clears freed memory below hardened; hardened zeroes it on free.
     "read_after_free": ("use after free", _from_hardened(("exit0", "secret visible"), ("exit0", "secret gone"))),
-    # Below hardened a freed large mapping is cached for reuse, bytes and all; hardened
-    # keeps no cache and makes quarantined mappings inaccessible.
+    # Below hardened a freed large mapping is cached for reuse, bytes and all; from hardened
+    # on, quarantined and cached mappings are inaccessible until handed out again.
     "use_after_free_large": ("use after free", _from_hardened(("exit0", "secret visible"), ("segv",))),
+    # Too big for hardened's quarantine, so it goes straight to the (protected) cache.
+    "use_after_free_large_cached": ("use after free", _from_hardened(("exit0", "secret visible"), ("segv",))),
 }
 
 # exit0 outputs that mean the probe's attack failed even though the program ran on.
