@@ -16,6 +16,7 @@ POINTER_RE = re.compile(r"^pointer (0x[0-9a-f]+)$", re.M)
 CASES = [
     ("double_free.c", [], "double free", {"size class 48"}),
     ("double_free_cached.c", [], "double free", {"size class 48"}),
+    ("double_free_purged.c", [], "double free", {"size class 20480"}),
     ("double_free_cross_thread.c", [], "double free", {"size class 48"}),
     ("double_free_cross_thread.c", ["main"], "double free", {"size class 48"}),
     ("double_free_large.c", [], "double free", {"large"}),
