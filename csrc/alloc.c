@@ -43,13 +43,7 @@ static inline bool pa_mark_freed(uint8_t *state) {
  * once there are a refill's worth, sparing both sides a trip through the pools; the few
  * a thread frees otherwise, such as objects handed over at its start, go back instead. */
 static void pa_bin_adopt_remote(pa_bin_t *b) {
-    uint32_t n = b->nremote;
-    memmove(b->items, b->items + b->cap - n, n * sizeof(void *));
-    /* Never listed twice, should a fork child flush this cache in between. */
-    atomic_signal_fence(memory_order_seq_cst);
-    b->nremote = 0;
-    atomic_signal_fence(memory_order_seq_cst);
-    b->count = n;
+    b->count = pa_bin_take_remote(b, b->items);
 }
 
 /* Fills an empty bin from the thread's arena; returns how many slots it got. */

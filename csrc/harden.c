@@ -6,7 +6,6 @@
 #include <string.h>
 
 #define PA_CANARY_SIZE 8
-#define PA_JUNK 0xdf
 #define PA_QUARANTINE_SLOTS 4096     /* per thread; the byte bound usually bites first */
 
 uint64_t pa_rng_next(uint64_t *state) {
@@ -45,8 +44,6 @@ static void pa_check_canary(const void *p, const pa_loc_t *loc) {
     memcpy(&seen, (const char *)p + pa_classes[loc->cls].reqsize[pa_slot_index(loc)], sizeof seen);
     if (seen != want) pa_misuse("heap overflow", p, loc->cls);
 }
-
-static uint8_t pa_fill_byte(void) { return pa_opt.junk ? PA_JUNK : 0; }
 
 /* A freed slot must still hold the fill when it is reused. Purged slabs read back as zero,
  * so with junk either pattern is accepted. */

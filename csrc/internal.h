@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "pyalloc.h"
 
 #define PA_HIDDEN __attribute__((visibility("hidden")))
@@ -184,6 +185,9 @@ extern union pa_ro_u {
 #define pa_narenas (pa_ro.g.narenas)
 #define pa_secret (pa_ro.g.secret)
 
+/* What zero_on_free and junk leave in freed memory. */
+static inline uint8_t pa_fill_byte(void) { return pa_opt.junk ? 0xdf : 0; }
+
 extern _Atomic uint32_t pa_class_nslabs[PA_NCLASS] PA_HIDDEN; /* slabs carved, any arena */
 extern pa_lock_t pa_carve_lock PA_HIDDEN;
 extern pa_pool_t pa_pools[PA_MAX_ARENAS][PA_NCLASS] PA_HIDDEN;
@@ -260,6 +264,18 @@ static inline void pa_bin_push_remote(pa_bin_t *b, void *p) {
     b->items[b->cap - 1 - b->nremote] = p;
     atomic_signal_fence(memory_order_seq_cst);
     b->nremote++;
+}
+
+/* Moves the other arenas' slots to dst (which may overlap the bin) and returns how many.
+ * They are copied out before the bin forgets them: a fork child flushing this cache in
+ * between finds them once, in the bin. */
+static inline uint32_t pa_bin_take_remote(pa_bin_t *b, void **dst) {
+    uint32_t n = b->nremote;
+    memmove(dst, b->items + b->cap - n, n * sizeof(void *));
+    atomic_signal_fence(memory_order_seq_cst);
+    b->nremote = 0;
+    atomic_signal_fence(memory_order_seq_cst);
+    return n;
 }
 
 static inline void *pa_small_take(int cls) {

@@ -297,7 +297,7 @@ bool pa_large_free(void *p) {
      * pages, so they are cleared; otherwise dropping them is cheaper. The range is this
      * thread's alone until it is cached: no lock held meanwhile. */
     if (pa_opt.large_cache_bytes && (protect || !quarantined) && (pa_opt.zero_on_free || pa_opt.junk)) {
-        if (protect) pa_os_clear((void *)(e.map + guard), e.map_size - 2 * guard, pa_opt.junk ? 0xdf : 0);
+        if (protect) pa_os_clear((void *)(e.map + guard), e.map_size - 2 * guard, pa_fill_byte());
         else pa_os_purge((void *)e.map, e.map_size);
     }
     if (quarantined || (pa_opt.large_cache_bytes && protect)) pa_os_protect((void *)e.map, e.map_size, false);

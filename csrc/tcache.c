@@ -134,13 +134,9 @@ void pa_tcache_flush_bin(pa_tcache_t *tc, int cls, uint32_t keep) {
  * fork discipline as pa_tcache_flush_bin. */
 void pa_tcache_flush_remote(pa_tcache_t *tc, int cls) {
     pa_bin_t *b = &tc->bins[cls];
-    uint32_t n = b->nremote;
-    if (!n) return;
+    if (!b->nremote) return;
     void *out[PA_TCACHE_MAX_CAP];
-    memcpy(out, b->items + b->cap - n, n * sizeof(void *));
-    atomic_signal_fence(memory_order_seq_cst);
-    b->nremote = 0;
-    atomic_signal_fence(memory_order_seq_cst);
+    uint32_t n = pa_bin_take_remote(b, out);
     pa_central_free(cls, out, n);
 }
 

@@ -241,17 +241,15 @@ def minimize(machine_cls):
     examples keep a prefix of irrelevant steps. Steps choose their block by index modulo
     the live blocks, so any subsequence is a valid example, and deleting is enough."""
     steps = list(machine_cls.last_steps)
-    failure = _replay(machine_cls, steps)
-    if failure is None:
+    if _replay(machine_cls, steps) is None:
         return None  # not reproducible in one replay (thread timing): keep hypothesis' example
     chunk = max(len(steps) // 2, 1)
     while True:
         start = 0
         while start < len(steps):
             trial = steps[:start] + steps[start + chunk:]
-            trial_failure = _replay(machine_cls, trial)
-            if trial_failure is not None:
-                steps, failure = trial, trial_failure
+            if _replay(machine_cls, trial) is not None:
+                steps = trial
             else:
                 start += chunk
         if chunk == 1:
