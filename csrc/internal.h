@@ -69,6 +69,7 @@ typedef struct pa_slab_s {
     uint16_t nfree;                  /* slots free in the pool's bitmap */
     uint8_t list;
     uint8_t arena;                   /* owning pool; fixed once the slab is carved */
+    uint32_t emptied_ms;             /* on the empty list: when its last slot came back */
 } pa_slab_t;
 
 /* Per-class constants, read-only after init and used by the fast paths. */
@@ -96,6 +97,7 @@ typedef struct pa_pool_s {
     _Alignas(64) pa_lock_t lock;
     uint64_t rng;                    /* randomize: slot order within batches */
     uint32_t head[PA_NLISTS];        /* list heads, indexed by PA_LIST_* (NONE unused) */
+    uint32_t tail[PA_NLISTS];        /* the empty list's tail is its longest-idle slab */
     uint32_t count[PA_NLISTS];
     size_t handed;                   /* slots out of the pool (programs + caches) */
     uint64_t nmalloc_direct, nfree_direct; /* ops that bypassed thread caches */
@@ -149,6 +151,7 @@ typedef struct pa_options_s {
     size_t profile;                  /* PA_PROFILE_* */
     size_t tcache;
     size_t retain_bytes;
+    size_t purge_delay_ms;
     size_t large_cache_bytes;
     size_t large_cache_protect;
     size_t canary;
@@ -210,6 +213,7 @@ PA_HIDDEN void pa_os_clear(void *p, size_t size, int fill);
 PA_HIDDEN bool pa_os_protect(void *p, size_t size, bool accessible);
 PA_HIDDEN void pa_os_readonly(void *p, size_t size);
 PA_HIDDEN uint64_t pa_os_random(void);
+PA_HIDDEN uint32_t pa_os_now_ms(void);
 PA_HIDDEN void *pa_os_remap(void *p, size_t old_size, size_t new_size);
 PA_HIDDEN size_t pa_os_page_size(void);
 PA_HIDDEN void pa_write_stderr(const char *s, size_t n);
@@ -234,6 +238,7 @@ PA_HIDDEN uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_
 PA_HIDDEN void pa_central_free(int cls, void *const *ptrs, uint32_t n);
 PA_HIDDEN size_t pa_central_purge(int cls, uint32_t arena);
 PA_HIDDEN size_t pa_central_trim(void);
+PA_HIDDEN void pa_central_decay(void);
 PA_HIDDEN int pa_class_for_alignment(size_t size, size_t alignment);
 PA_HIDDEN void pa_slab_stats(pyalloc_stats *st);
 

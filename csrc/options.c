@@ -32,9 +32,13 @@ static const pa_option_def_t pa_option_defs[] = {
      "sets every option below to the profile's value; single options given after it still win"},
     {"tcache", PA_OPT_BOOL, PA_OPT_FIELD(tcache), {1, 1, 1, 1}, NULL, "0 or 1",
      "per-thread caches of free slots; 0 sends every operation to the locked central pools"},
-    {"retain_bytes", PA_OPT_BYTES, PA_OPT_FIELD(retain_bytes), {4 * M, 1 * M, 1 * M, 0}, NULL,
-     "bytes, e.g. 0, 512K, 4M",
-     "empty slabs kept resident, over all size classes, before pages go back to the OS"},
+    {"retain_bytes", PA_OPT_BYTES, PA_OPT_FIELD(retain_bytes), {64 * M, 16 * M, 16 * M, 0}, NULL,
+     "bytes, e.g. 0, 512K, 16M",
+     "most bytes of empty slabs kept resident for reuse, over all size classes; within it, only as "
+     "much as keeps resident slabs under the heap's peak of the last second or two"},
+    {"purge_delay_ms", PA_OPT_COUNT, PA_OPT_FIELD(purge_delay_ms), {1000, 100, 100, 0}, NULL,
+     "milliseconds, e.g. 0, 100, 1000",
+     "how long a kept empty slab waits for reuse before its pages go back to the OS"},
     {"large_cache_bytes", PA_OPT_BYTES, PA_OPT_FIELD(large_cache_bytes), {64 * M, 32 * M, 32 * M, 0}, NULL,
      "bytes, e.g. 0, 64M",
      "freed large mappings kept for reuse, sparing mmap and page faults; 0 unmaps at once so "

@@ -131,6 +131,14 @@ uint64_t pa_os_random(void) {
     return v;
 }
 
+/* The coarse clock is read in the vDSO: no system call, a few nanoseconds, tick resolution
+ * (a few ms), which is all the purge delay needs. Wraps after 49 days; callers subtract. */
+uint32_t pa_os_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint32_t)((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
 /* Keeps errno: a failed remap is followed by a copy that may well succeed. */
 void *pa_os_remap(void *p, size_t old_size, size_t new_size) {
     int saved = errno;

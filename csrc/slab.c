@@ -23,6 +23,14 @@ pa_pool_t pa_pools[PA_MAX_ARENAS][PA_NCLASS];
 /* Bytes of empty slabs kept resident, over all pools: one budget, so a program that sweeps
  * through many classes does not keep a reserve in each of them. */
 static _Atomic size_t pa_retained;
+/* Bytes of slots out of the pools (in use or cached), and their peak in the current and the
+ * previous window. Empty slabs stay resident only while they and the slots out fit in that
+ * recent peak: a heap that breathes (trees built and torn down, requests come and gone)
+ * reuses its pages without new faults at no cost in peak RSS, while memory moving from
+ * class to class is purged at once, as classes do not share pages. */
+static _Atomic size_t pa_handed_bytes, pa_handed_peak, pa_handed_peak_before;
+static _Atomic uint32_t pa_peak_window_ms;
+#define PA_PEAK_WINDOW_MS 1000       /* a heap smaller for this long has shrunk */
 
 const uint8_t pa_class_lookup[PA_LOOKUP_MAX / 16 + 1] = {
     0,  0,  1,  2,  3,  4,  5,  6,  7,  8,  8,  9,  9,  10, 10, 11, 11, 12, 12, 12, 12, 13,
@@ -184,7 +192,7 @@ void pa_slab_init(void) {
         uint32_t cap = 32768 / k->size;
         k->tcache_cap = !pa_opt.tcache ? 0 : cap > PA_TCACHE_MAX_CAP ? PA_TCACHE_MAX_CAP : cap < 1 ? 1 : cap;
         for (uint32_t a = 0; a < pa_narenas; a++) {
-            for (int l = 0; l < PA_NLISTS; l++) pa_pools[a][c].head[l] = PA_NIL;
+            for (int l = 0; l < PA_NLISTS; l++) pa_pools[a][c].head[l] = pa_pools[a][c].tail[l] = PA_NIL;
             pa_pools[a][c].rng = pa_secret ^ ((uint64_t)(c * PA_MAX_ARENAS + a + 1) * 0x9e3779b97f4a7c15ull);
         }
     }
@@ -200,6 +208,7 @@ static void pa_list_push(const pa_class_t *k, pa_pool_t *pool, uint32_t s, uint8
     sl->prev = PA_NIL;
     sl->next = pool->head[list];
     if (sl->next != PA_NIL) k->slabs[sl->next].prev = s;
+    else pool->tail[list] = s;
     pool->head[list] = s;
     pool->count[list]++;
 }
@@ -212,15 +221,29 @@ static void pa_list_remove(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
     if (sl->prev != PA_NIL) k->slabs[sl->prev].next = sl->next;
     else pool->head[sl->list] = sl->next;
     if (sl->next != PA_NIL) k->slabs[sl->next].prev = sl->prev;
+    else pool->tail[sl->list] = sl->prev;
     pool->count[sl->list]--;
     sl->list = PA_LIST_NONE;
 }
 
-/* Whether a slab that just became empty fits in the retention budget (and is now counted). */
+static void pa_handed_add(size_t bytes) {
+    size_t now = atomic_fetch_add_explicit(&pa_handed_bytes, bytes, memory_order_relaxed) + bytes;
+    size_t peak = atomic_load_explicit(&pa_handed_peak, memory_order_relaxed);
+    while (now > peak && !atomic_compare_exchange_weak_explicit(&pa_handed_peak, &peak, now, memory_order_relaxed,
+                                                                memory_order_relaxed)) {
+    }
+}
+
+/* Whether a slab that just became empty may stay resident; if so it is counted in pa_retained. */
 static bool pa_retain(const pa_class_t *k) {
     size_t bytes = (size_t)1 << k->slab_shift;
-    if (atomic_fetch_add_explicit(&pa_retained, bytes, memory_order_relaxed) + bytes <= pa_opt.retain_bytes)
-        return true;
+    size_t peak = atomic_load_explicit(&pa_handed_peak, memory_order_relaxed);
+    size_t before = atomic_load_explicit(&pa_handed_peak_before, memory_order_relaxed);
+    size_t handed = atomic_load_explicit(&pa_handed_bytes, memory_order_relaxed);
+    if (before > peak) peak = before;
+    size_t room = peak > handed ? peak - handed : 0;
+    if (room > pa_opt.retain_bytes) room = pa_opt.retain_bytes;
+    if (atomic_fetch_add_explicit(&pa_retained, bytes, memory_order_relaxed) + bytes <= room) return true;
     atomic_fetch_sub_explicit(&pa_retained, bytes, memory_order_relaxed);
     return false;
 }
@@ -240,6 +263,14 @@ static uint8_t pa_purge_slab(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
     }
     pa_os_purge(slab, (size_t)1 << k->slab_shift);
     return PA_LIST_PURGED;
+}
+
+/* Purges the pool's empty slabs that have waited purge_delay_ms for reuse, longest-idle first. */
+static void pa_purge_expired(const pa_class_t *k, pa_pool_t *pool, uint32_t now) {
+    for (uint32_t s; (s = pool->tail[PA_LIST_EMPTY]) != PA_NIL && now - k->slabs[s].emptied_ms >= pa_opt.purge_delay_ms;) {
+        pa_list_remove(k, pool, s);
+        pa_list_push(k, pool, s, pa_purge_slab(k, pool, s));
+    }
 }
 
 /* Gives back the reserved but unused part of the layout, for a program lowering RLIMIT_AS:
@@ -355,6 +386,7 @@ uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want) {
         }
     pool->handed += n;
     pa_unlock(&pool->lock);
+    pa_handed_add((size_t)n * k->size);
     return n;
 }
 
@@ -363,6 +395,7 @@ uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want) {
 void pa_central_free(int cls, void *const *ptrs, uint32_t n) {
     pa_class_t *k = &pa_classes[cls];
     pa_pool_t *pool = NULL;
+    atomic_fetch_sub_explicit(&pa_handed_bytes, (size_t)n * k->size, memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++) {
         pa_loc_t loc = pa_locate((uintptr_t)ptrs[i] - pa_heap.base);
         pa_slab_t *sl = &k->slabs[loc.slab];
@@ -380,7 +413,14 @@ void pa_central_free(int cls, void *const *ptrs, uint32_t n) {
         if (++sl->nfree == 1) pa_list_push(k, pool, loc.slab, PA_LIST_PARTIAL);
         if (sl->nfree == k->nslots) {
             pa_list_remove(k, pool, loc.slab);
-            pa_list_push(k, pool, loc.slab, pa_retain(k) ? PA_LIST_EMPTY : pa_purge_slab(k, pool, loc.slab));
+            if (pa_retain(k)) {
+                uint32_t now = pa_os_now_ms();
+                pa_purge_expired(k, pool, now);
+                sl->emptied_ms = now;
+                pa_list_push(k, pool, loc.slab, PA_LIST_EMPTY);
+            } else {
+                pa_list_push(k, pool, loc.slab, pa_purge_slab(k, pool, loc.slab));
+            }
         }
     }
     if (pool) pa_unlock(&pool->lock);
@@ -401,6 +441,34 @@ size_t pa_central_purge(int cls, uint32_t arena) {
     }
     pa_unlock(&pool->lock);
     return released;
+}
+
+/* Purges expired empty slabs of every pool, including those of classes and arenas no thread
+ * touches any more, which nothing else would visit. Called from the cache sweep, so never on
+ * a fast path; a pool is locked only when its longest-idle slab has expired. */
+void pa_central_decay(void) {
+    uint32_t now = pa_os_now_ms();
+    uint32_t window = atomic_load_explicit(&pa_peak_window_ms, memory_order_relaxed);
+    if (now - window >= PA_PEAK_WINDOW_MS &&
+        atomic_compare_exchange_strong_explicit(&pa_peak_window_ms, &window, now, memory_order_relaxed,
+                                                memory_order_relaxed)) {
+        atomic_store_explicit(&pa_handed_peak_before, atomic_load_explicit(&pa_handed_peak, memory_order_relaxed),
+                              memory_order_relaxed);
+        atomic_store_explicit(&pa_handed_peak, atomic_load_explicit(&pa_handed_bytes, memory_order_relaxed),
+                              memory_order_relaxed);
+    }
+    for (int c = 0; c < PA_NCLASS; c++) {
+        const pa_class_t *k = &pa_classes[c];
+        for (uint32_t a = 0; a < pa_narenas; a++) {
+            pa_pool_t *pool = &pa_pools[a][c];
+            uint32_t s = __atomic_load_n(&pool->tail[PA_LIST_EMPTY], __ATOMIC_RELAXED);
+            if (s == PA_NIL || now - __atomic_load_n(&k->slabs[s].emptied_ms, __ATOMIC_RELAXED) < pa_opt.purge_delay_ms)
+                continue;
+            pa_lock(&pool->lock);
+            pa_purge_expired(k, pool, now);
+            pa_unlock(&pool->lock);
+        }
+    }
 }
 
 size_t pa_central_trim(void) {

@@ -161,11 +161,12 @@ void pa_tcache_gc_tick(pa_tcache_t *tc) {
         if (ops == tc->gc_seen[c]) {
             pa_tcache_flush_remote(tc, c);
             pa_tcache_flush_bin(tc, c, 0);
-            pa_central_purge(c, tc->arena);
+            if (ops) pa_central_purge(c, tc->arena);
             tc->bins[c].fill = pa_first_fill(tc->bins[c].cap);
         }
         tc->gc_seen[c] = ops;
     }
+    pa_central_decay();
 }
 
 /* Unlinks a cache whose contents are already flushed and parks it for reuse. */

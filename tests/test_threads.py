@@ -40,6 +40,18 @@ def test_fork_under_load(run_c, options):
     assert result.stdout.strip() == "OK", result.describe()
 
 
+def test_empty_slabs_wait_then_go_back(run_c):
+    result = run_c("rss_purge_delay.c", "400", options="retain_bytes=8M,purge_delay_ms=200")
+    assert result.returncode == 0, result.describe()
+    v = values(result)
+    # 16 MiB of blocks were freed: the budget of empty slabs stays resident for reuse ...
+    kept = v["rss_freed_kib"] - v["rss_base_kib"]
+    assert 6 * MIB <= kept <= 8 * MIB + 2 * MIB, f"{kept} KiB resident after the frees (budget 8 MiB): {v}"
+    # ... but not after waiting 200 ms while the program goes on in the same class.
+    later = v["rss_later_kib"] - v["rss_base_kib"]
+    assert later < 2 * MIB, f"{later} KiB still resident 400 ms after the frees: {v}"
+
+
 def test_rss_falls_after_free(run_c):
     result = run_c("rss_after_free.c")
     assert result.returncode == 0, result.describe()
