@@ -305,10 +305,10 @@ BAD_OPTIONS = [
     ("zero_on_free=", "bad value '' for option zero_on_free (allowed: 0 or 1)"),
     # bytes
     ("quarantine_bytes=1X", "bad value '1X' for option quarantine_bytes (allowed: bytes, e.g. 0, 1M, 64M)"),
-    ("retain_bytes=4MB", "bad value '4MB' for option retain_bytes (allowed: bytes, e.g. 0, 512K, 4M)"),
+    ("retain_bytes=4MB", "bad value '4MB' for option retain_bytes (allowed: bytes, e.g. 0, 512K, 16M)"),
     ("large_cache_bytes=-1", "bad value '-1' for option large_cache_bytes (allowed: bytes, e.g. 0, 64M)"),
     ("retain_bytes=99999999999999999999", "bad value '99999999999999999999' for option retain_bytes "
-     "(allowed: bytes, e.g. 0, 512K, 4M)"),
+     "(allowed: bytes, e.g. 0, 512K, 16M)"),
     ("quarantine_bytes=17179869184G", "bad value '17179869184G' for option quarantine_bytes "
      "(allowed: bytes, e.g. 0, 1M, 64M)"),
     # enums
