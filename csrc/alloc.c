@@ -16,20 +16,21 @@
         else __atomic_fetch_add(&pa_tcache_none.field, 1, __ATOMIC_RELAXED);     \
     } while (0)
 
-static inline void pa_mark_live(const void *p) {
-    pa_loc_t loc = pa_locate((uintptr_t)p - pa_heap.base);
-    __atomic_store_n(pa_slot_state(&loc), PA_SLOT_LIVE, __ATOMIC_RELAXED);
+/* p is a slot of class cls: its state byte follows without locating the slab or slot. */
+static inline void pa_mark_live(int cls, const char *p) {
+    const pa_class_t *k = &pa_classes[cls];
+    __atomic_store_n(&k->state[(size_t)(p - k->base) >> k->state_shift], PA_SLOT_LIVE, __ATOMIC_RELAXED);
 }
 
 /* Flips a slot's state from LIVE to FREED; false if it was not LIVE. With other threads
  * about, one atomic step both detects and records the free, so two racing frees of the
- * same block cannot both succeed. While one thread is all the heap has seen, no free can
- * race, and a plain load and store spare the locked instruction (a tenth of the time of a
- * malloc/free-bound program). A thread's first operation, before it has a cache, retires
- * that mode for good; only a free racing with exactly that first one escapes the check. */
-static inline bool pa_mark_freed(uint8_t *state) {
-    pa_tcache_t *tc = pa_tcache_current;
-    if (pa_likely(tc == __atomic_load_n(&pa_tcache_sole, __ATOMIC_RELAXED))) {
+ * same block cannot both succeed. While one thread is all the heap has seen (sole), no free
+ * can race, and a plain load and store spare the locked instruction (a tenth of the time
+ * of a malloc/free-bound program). A thread's first operation, before it has a cache,
+ * retires that mode for good; only a free racing with exactly that first one escapes the
+ * check. */
+static inline bool pa_mark_freed(uint8_t *state, pa_tcache_t *tc, bool sole) {
+    if (pa_likely(sole)) {
         if (pa_unlikely(*state != PA_SLOT_LIVE)) return false;
         *state = PA_SLOT_FREED;
         return true;
@@ -89,7 +90,7 @@ PA_NOINLINE void *pa_small_take_slow(int cls) {
 
 static inline void *pa_small_alloc(int cls) {
     void *p = pa_small_take(cls);
-    if (pa_likely(p != NULL)) pa_mark_live(p);
+    if (pa_likely(p != NULL)) pa_mark_live(cls, p);
     return p;
 }
 
@@ -129,9 +130,10 @@ static inline void *pa_alloc(size_t n) {
     return pa_heap.hooks ? pa_alloc_slow(n, 0, false) : pa_large_checked(n, 0, false);
 }
 
-static inline void pa_bin_put(pa_tcache_t *tc, const pa_loc_t *loc, void *p) {
+/* sole: every slab is the thread's own (pa_tcache_obtain), so the slab's owner need not be read. */
+static inline void pa_bin_put(pa_tcache_t *tc, bool sole, const pa_loc_t *loc, void *p) {
     pa_bin_t *b = &tc->bins[loc->cls];
-    if (pa_likely(pa_classes[loc->cls].slabs[loc->slab].arena == tc->arena)) pa_bin_push(b, p);
+    if (pa_likely(sole || pa_classes[loc->cls].slabs[loc->slab].arena == tc->arena)) pa_bin_push(b, p);
     else pa_bin_push_remote(b, p);
     tc->nfree[loc->cls]++;
 }
@@ -150,19 +152,17 @@ static PA_NOINLINE void pa_small_free_slow(const pa_loc_t *loc, void *p) {
         if (b->nremote) pa_tcache_flush_remote(tc, loc->cls);
         else pa_tcache_flush_bin(tc, loc->cls, b->cap / 2);
     }
-    pa_bin_put(tc, loc, p);
+    pa_bin_put(tc, false, loc, p);
 }
 
 /* Returns a slot that is already marked freed to the thread's bin. */
-void pa_release_small(const pa_loc_t *loc, void *p) {
-    pa_tcache_t *tc = pa_tcache_current;
+static inline void pa_release_inline(pa_tcache_t *tc, bool sole, const pa_loc_t *loc, void *p) {
     pa_bin_t *b = &tc->bins[loc->cls];
-    if (pa_likely(b->count + b->nremote < b->cap)) {
-        pa_bin_put(tc, loc, p);
-        return;
-    }
-    pa_small_free_slow(loc, p);
+    if (pa_likely(b->count + b->nremote < b->cap)) pa_bin_put(tc, sole, loc, p);
+    else pa_small_free_slow(loc, p);
 }
+
+void pa_release_small(const pa_loc_t *loc, void *p) { pa_release_inline(pa_tcache_current, false, loc, p); }
 
 /* Not in the small heap: a large block, or not ours at all. */
 static PA_COLD void pa_free_outside(void *p) {
@@ -179,7 +179,9 @@ static inline void pa_free(void *p) {
             pa_invalid_free(p, loc.cls);
             return;
         }
-        if (pa_unlikely(!pa_mark_freed(pa_slot_state(&loc)))) {
+        pa_tcache_t *tc = pa_tcache_current;
+        bool sole = tc == __atomic_load_n(&pa_tcache_sole, __ATOMIC_RELAXED);
+        if (pa_unlikely(!pa_mark_freed(pa_slot_state(&loc), tc, sole))) {
             uint8_t old = __atomic_load_n(pa_slot_state(&loc), __ATOMIC_RELAXED);
             if (old >= PA_SLOT_FREED) pa_misuse("double free", p, loc.cls);
             pa_invalid_free(p, loc.cls);
@@ -189,7 +191,7 @@ static inline void pa_free(void *p) {
             pa_free_hardened(p, &loc);
             return;
         }
-        pa_release_small(&loc, p);
+        pa_release_inline(tc, sole, &loc, p);
         return;
     }
     if (p) pa_free_outside(p);

@@ -75,12 +75,14 @@ typedef struct pa_slab_s {
 /* Per-class constants, read-only after init and used by the fast paths. */
 typedef struct pa_class_s {
     char *base;                      /* start of the class region */
-    uint8_t *state;                  /* one byte per slot, indexed slab * state_stride + slot */
+    uint8_t *state;                  /* one byte per slot, at (offset in region) >> state_shift */
     uint64_t magic;                  /* reciprocal of size for exact slot division */
     uint32_t size;
     uint32_t nslots;                 /* slots per slab */
-    uint32_t state_stride;           /* nslots rounded up to a cache line: no two slabs
-                                        share a line of state bytes */
+    uint32_t state_shift;            /* log2 of the biggest power of two <= size: slots are
+                                        at least that far apart, so the shifted offset names
+                                        one slot without a division (at worst every other
+                                        state byte is unused) */
     uint32_t slab_shift;
     uint32_t words;                  /* bitmap words per slab */
     uint32_t max_slabs;
@@ -345,6 +347,7 @@ typedef struct pa_loc_s {
     uint32_t slab;
     uint32_t slot;
     bool exact;                      /* p is the start of a slot that exists */
+    size_t index;                    /* of the slot's state byte (and requested size) */
 } pa_loc_t;
 
 static inline pa_loc_t pa_locate(uintptr_t off) {
@@ -356,6 +359,7 @@ static inline pa_loc_t pa_locate(uintptr_t off) {
     uintptr_t in_slab = in_region & (((uintptr_t)1 << k->slab_shift) - 1);
     loc.slot = (uint32_t)((in_slab * k->magic) >> PA_DIV_SHIFT);
     loc.exact = (uintptr_t)loc.slot * k->size == in_slab && loc.slot < k->nslots;
+    loc.index = in_region >> k->state_shift;
     return loc;
 }
 
@@ -369,10 +373,7 @@ static inline bool pa_small_find(const void *p, pa_loc_t *loc) {
     return loc->slab < atomic_load_explicit(&pa_class_nslabs[loc->cls], memory_order_relaxed);
 }
 
-static inline uint8_t *pa_slot_state(const pa_loc_t *loc) {
-    const pa_class_t *k = &pa_classes[loc->cls];
-    return &k->state[(size_t)loc->slab * k->state_stride + loc->slot];
-}
+static inline uint8_t *pa_slot_state(const pa_loc_t *loc) { return &pa_classes[loc->cls].state[loc->index]; }
 
 static inline char *pa_slot_addr(int cls, uint32_t slab, uint32_t slot) {
     const pa_class_t *k = &pa_classes[cls];

@@ -63,7 +63,7 @@ static size_t pa_meta_color(const pa_class_t *k, int i) {
 
 /* Bytes of each of one class's metadata arrays, in layout order, from their first page. */
 static void pa_meta_sizes(const pa_class_t *k, uint32_t max_slabs, size_t sizes[4]) {
-    size_t slots = (size_t)max_slabs * k->state_stride;
+    size_t slots = (size_t)max_slabs << (k->slab_shift - k->state_shift);
     sizes[0] = pa_page_round(pa_meta_color(k, 0) + (size_t)max_slabs * sizeof(pa_slab_t));
     sizes[1] = pa_page_round(pa_meta_color(k, 1) + (size_t)max_slabs * k->words * sizeof(uint64_t));
     sizes[2] = pa_page_round(pa_meta_color(k, 2) + slots);
@@ -74,8 +74,8 @@ static void pa_meta_sizes(const pa_class_t *k, uint32_t max_slabs, size_t sizes[
 static void pa_meta_per_slab(const pa_class_t *k, size_t per[4]) {
     per[0] = sizeof(pa_slab_t);
     per[1] = k->words * sizeof(uint64_t);
-    per[2] = k->state_stride;
-    per[3] = pa_opt.canary ? k->state_stride * sizeof(uint32_t) : 0;
+    per[2] = (size_t)1 << (k->slab_shift - k->state_shift);
+    per[3] = pa_opt.canary ? per[2] * sizeof(uint32_t) : 0;
 }
 
 /* The first page of metadata array i. */
@@ -185,7 +185,7 @@ void pa_slab_init(void) {
         k->slab_shift = shift;
         k->nslots = (1u << shift) / k->size;
         k->words = (k->nslots + 63) / 64;
-        k->state_stride = (k->nslots + 63) & ~63u;
+        k->state_shift = 31 - (uint32_t)__builtin_clz(k->size);
         k->magic = ((uint64_t)1 << PA_DIV_SHIFT) / k->size + 1;
         /* About 32 KiB of cached slots per class: a thread's idle cache stays small, and
          * bins still hold enough tiny objects to amortise the pool lock. */
@@ -253,9 +253,10 @@ static uint8_t pa_purge_slab(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
     char *slab = k->base + ((size_t)s << k->slab_shift);
     pool->npurge++;
     if (pa_heap.hooks & PA_HOOK_CHECK) {
-        uint8_t *state = &k->state[(size_t)s * k->state_stride];
-        for (uint32_t i = 0; i < k->nslots; i++)
-            if (state[i] == PA_SLOT_FREED) __atomic_store_n(&state[i], PA_SLOT_PURGED, __ATOMIC_RELAXED);
+        for (uint32_t i = 0; i < k->nslots; i++) {
+            uint8_t *state = &k->state[(((size_t)s << k->slab_shift) + (size_t)i * k->size) >> k->state_shift];
+            if (*state == PA_SLOT_FREED) __atomic_store_n(state, PA_SLOT_PURGED, __ATOMIC_RELAXED);
+        }
     }
     if (__atomic_load_n(&pa_lazy, __ATOMIC_RELAXED)) {
         pa_os_unmap(slab, (size_t)1 << k->slab_shift);
@@ -514,6 +515,7 @@ void pa_slab_stats(pyalloc_stats *st) {
         cs->slabs_resident = nslabs - purged;
         st->mapped_bytes += nslabs * slab_bytes;
         st->resident_bytes += (nslabs - purged) * slab_bytes;
-        st->metadata_bytes += nslabs * (sizeof(pa_slab_t) + k->words * 8 + k->state_stride * (k->reqsize ? 5 : 1));
+        size_t state_bytes = (size_t)1 << (k->slab_shift - k->state_shift);
+        st->metadata_bytes += nslabs * (sizeof(pa_slab_t) + k->words * 8 + state_bytes * (k->reqsize ? 5 : 1));
     }
 }

@@ -67,7 +67,9 @@ static pa_tcache_t *pa_tcache_obtain(void) {
     if (tc) {
         /* The arena with the fewest threads; on a tie the one this cache served before:
          * under thread churn the next thread finds that arena's slabs still warm, where
-         * moving on would let them empty, be purged and fault in again elsewhere. */
+         * moving on would let them empty, be purged and fault in again elsewhere. While
+         * caches have lived one at a time this is arena 0, that of allocations without a
+         * cache too, so the sole cache owns every slab (free relies on it). */
         uint32_t arena = recycled ? tc->arena : 0;
         for (uint32_t a = 0; a < pa_narenas; a++)
             if (pa_arena_threads[a] < pa_arena_threads[arena]) arena = a;
