@@ -87,6 +87,7 @@ typedef struct pa_class_s {
     uint32_t words;                  /* bitmap words per slab */
     uint32_t max_slabs;
     uint32_t tcache_cap;
+    uint32_t first_slot;             /* where refills start scanning a slab (see pa_slab_init) */
     pa_slab_t *slabs;
     uint64_t *freebits;              /* 1 = slot free in its pool */
     uint32_t *reqsize;               /* canary mode: requested size per slot, like state */

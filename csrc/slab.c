@@ -184,6 +184,13 @@ void pa_slab_init(void) {
         if (shift < PA_SLAB_MIN_SHIFT) shift = PA_SLAB_MIN_SHIFT;
         k->slab_shift = shift;
         k->nslots = (1u << shift) / k->size;
+        /* Slabs are aligned, so without this the first slots of every class, those a
+         * program reuses most, would sit at the same offsets and share a few L1 sets: a
+         * program using more small classes than the cache has ways would evict its own
+         * hottest blocks. Each class starts its refills at its own cache-line offset
+         * (7 lines apart, coprime with the 64 sets), at no cost in memory. */
+        uint32_t line_offset = (uint32_t)(c * 7 % 64) * 64;
+        k->first_slot = k->size < PA_PAGE ? (line_offset + k->size - 1) / k->size : 0;
         k->words = (k->nslots + 63) / 64;
         k->state_shift = 31 - (uint32_t)__builtin_clz(k->size);
         k->magic = ((uint64_t)1 << PA_DIV_SHIFT) / k->size + 1;
@@ -359,17 +366,21 @@ uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want) {
         if (s == PA_NIL) break;
         pa_slab_t *sl = &k->slabs[s];
         uint64_t *bits = &k->freebits[(size_t)s * k->words];
-        uint32_t first = pa_opt.randomize ? (uint32_t)(pa_rng_next(&pool->rng) % k->words) : 0;
-        for (uint32_t i = 0; i < k->words && n < want; i++) {
-            uint32_t w = (first + i) % k->words;
-            uint64_t b = bits[w];
-            while (b && n < want) {
-                uint32_t slot = w * 64 + (uint32_t)__builtin_ctzll(b);
-                b &= b - 1;
-                out[n++] = pa_slot_addr(cls, s, slot);
+        /* Slots are taken in address order from `start`, wrapping around: the first word
+         * is visited twice, for the slots from start on and at the end for those before. */
+        uint32_t start = pa_opt.randomize ? (uint32_t)(pa_rng_next(&pool->rng) % k->nslots) : k->first_slot;
+        uint64_t from_start = ~(uint64_t)0 << (start % 64);
+        for (uint32_t i = 0; i <= k->words && n < want; i++) {
+            uint32_t w = (start / 64 + i) % k->words;
+            uint64_t avail = bits[w] & (i == 0 ? from_start : i == k->words ? ~from_start : ~(uint64_t)0), taken = 0;
+            while (avail && n < want) {
+                uint64_t low = avail & -avail;
+                avail ^= low;
+                taken |= low;
+                out[n++] = pa_slot_addr(cls, s, w * 64 + (uint32_t)__builtin_ctzll(low));
                 sl->nfree--;
             }
-            bits[w] = b;
+            bits[w] &= ~taken;
         }
         if (sl->list != PA_LIST_PARTIAL) {
             pa_list_remove(k, pool, s);
