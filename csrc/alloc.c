@@ -133,7 +133,7 @@ static inline void *pa_alloc(size_t n) {
 /* sole: every slab is the thread's own (pa_tcache_obtain), so the slab's owner need not be read. */
 static inline void pa_bin_put(pa_tcache_t *tc, bool sole, const pa_loc_t *loc, void *p) {
     pa_bin_t *b = &tc->bins[loc->cls];
-    if (pa_likely(sole || pa_classes[loc->cls].slabs[loc->slab].arena == tc->arena)) pa_bin_push(b, p);
+    if (pa_likely(sole || pa_slab(&pa_classes[loc->cls], loc->slab)->arena == tc->arena)) pa_bin_push(b, p);
     else pa_bin_push_remote(b, p);
     tc->nfree[loc->cls]++;
 }

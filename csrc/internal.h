@@ -64,6 +64,7 @@ typedef struct pa_lock_s {
     _Atomic uint32_t word;           /* 0 free, else owner id | PA_LOCK_WAITERS */
 } pa_lock_t;
 
+/* A slab's record in the class's metadata: this struct, then the slab's free bitmap. */
 typedef struct pa_slab_s {
     uint32_t next, prev;             /* links within the list named by `list` */
     uint16_t nfree;                  /* slots free in the pool's bitmap */
@@ -88,8 +89,11 @@ typedef struct pa_class_s {
     uint32_t max_slabs;
     uint32_t tcache_cap;
     uint32_t first_slot;             /* where refills start scanning a slab (see pa_slab_init) */
-    pa_slab_t *slabs;
-    uint64_t *freebits;              /* 1 = slot free in its pool */
+    char *slab_records;              /* one per slab, record_bytes apart: a pa_slab_t and its
+                                        bitmap (1 = slot free in its pool) side by side, so a
+                                        class's first slabs touch one metadata page, not two */
+    uint32_t record_bytes;           /* a cache line multiple: pools of two arenas never
+                                        write the same line */
     uint32_t *reqsize;               /* canary mode: requested size per slot, like state */
 } pa_class_t;
 
@@ -373,6 +377,12 @@ static inline bool pa_small_find(const void *p, pa_loc_t *loc) {
     *loc = pa_locate(off);
     return loc->slab < atomic_load_explicit(&pa_class_nslabs[loc->cls], memory_order_relaxed);
 }
+
+static inline pa_slab_t *pa_slab(const pa_class_t *k, uint32_t s) {
+    return (pa_slab_t *)(k->slab_records + (size_t)s * k->record_bytes);
+}
+
+static inline uint64_t *pa_slab_bits(const pa_class_t *k, uint32_t s) { return (uint64_t *)(pa_slab(k, s) + 1); }
 
 static inline uint8_t *pa_slot_state(const pa_loc_t *loc) { return &pa_classes[loc->cls].state[loc->index]; }
 

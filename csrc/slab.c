@@ -18,7 +18,9 @@ pa_lock_t pa_carve_lock;             /* serialises carving and the switch to laz
  * costs only the address space it uses. Chosen when RLIMIT_AS is finite, which counts
  * reserved (even inaccessible) address space. */
 static bool pa_lazy;                 /* written under pa_carve_lock, read anywhere */
-static size_t pa_meta_mapped[PA_NCLASS][4]; /* lazy: leading bytes of each metadata array mapped */
+/* Per class: slab records, state bytes, requested sizes (canary only). */
+#define PA_META_ARRAYS 3
+static size_t pa_meta_mapped[PA_NCLASS][PA_META_ARRAYS]; /* lazy: leading bytes of each metadata array mapped */
 pa_pool_t pa_pools[PA_MAX_ARENAS][PA_NCLASS];
 /* Bytes of empty slabs kept resident, over all pools: one budget, so a program that sweeps
  * through many classes does not keep a reserve in each of them. */
@@ -57,36 +59,34 @@ static size_t pa_page_round(size_t n) {
  * more classes in use than the cache has ways evict each other on every malloc and free.
  * A stride of 7 lines, coprime with the 64 sets of a 32 KiB 8-way L1, spreads them. */
 static size_t pa_meta_color(const pa_class_t *k, int i) {
-    size_t n = (size_t)(k - pa_classes) * 4 + (size_t)i;
+    size_t n = (size_t)(k - pa_classes) * 3 + (size_t)i;
     return (n * 7 % 64) * 64;
 }
 
 /* Bytes of each of one class's metadata arrays, in layout order, from their first page. */
-static void pa_meta_sizes(const pa_class_t *k, uint32_t max_slabs, size_t sizes[4]) {
+static void pa_meta_sizes(const pa_class_t *k, uint32_t max_slabs, size_t sizes[PA_META_ARRAYS]) {
     size_t slots = (size_t)max_slabs << (k->slab_shift - k->state_shift);
-    sizes[0] = pa_page_round(pa_meta_color(k, 0) + (size_t)max_slabs * sizeof(pa_slab_t));
-    sizes[1] = pa_page_round(pa_meta_color(k, 1) + (size_t)max_slabs * k->words * sizeof(uint64_t));
-    sizes[2] = pa_page_round(pa_meta_color(k, 2) + slots);
-    sizes[3] = pa_opt.canary ? pa_page_round(pa_meta_color(k, 3) + slots * sizeof(uint32_t)) : 0;
+    sizes[0] = pa_page_round(pa_meta_color(k, 0) + (size_t)max_slabs * k->record_bytes);
+    sizes[1] = pa_page_round(pa_meta_color(k, 1) + slots);
+    sizes[2] = pa_opt.canary ? pa_page_round(pa_meta_color(k, 2) + slots * sizeof(uint32_t)) : 0;
 }
 
 /* Bytes of each metadata array that describe one slab, in the same order. */
-static void pa_meta_per_slab(const pa_class_t *k, size_t per[4]) {
-    per[0] = sizeof(pa_slab_t);
-    per[1] = k->words * sizeof(uint64_t);
-    per[2] = (size_t)1 << (k->slab_shift - k->state_shift);
-    per[3] = pa_opt.canary ? per[2] * sizeof(uint32_t) : 0;
+static void pa_meta_per_slab(const pa_class_t *k, size_t per[PA_META_ARRAYS]) {
+    per[0] = k->record_bytes;
+    per[1] = (size_t)1 << (k->slab_shift - k->state_shift);
+    per[2] = pa_opt.canary ? per[1] * sizeof(uint32_t) : 0;
 }
 
 /* The first page of metadata array i. */
 static char *pa_meta_pages(const pa_class_t *k, int i) {
-    char *const arrays[4] = {(char *)k->slabs, (char *)k->freebits, (char *)k->state, (char *)k->reqsize};
+    char *const arrays[PA_META_ARRAYS] = {k->slab_records, (char *)k->state, (char *)k->reqsize};
     return arrays[i] - pa_meta_color(k, i);
 }
 
 /* Assigns each class its region of the heap and its metadata arrays, laid out from m. */
 static void pa_layout(char *heap, char *m, uint32_t shift) {
-    size_t region = (size_t)1 << shift, sizes[4];
+    size_t region = (size_t)1 << shift, sizes[PA_META_ARRAYS];
     pa_heap.base = (uintptr_t)heap;
     pa_heap.span = region * PA_NCLASS;
     pa_heap.region_shift = shift;
@@ -95,19 +95,18 @@ static void pa_layout(char *heap, char *m, uint32_t shift) {
         k->max_slabs = (uint32_t)(region >> k->slab_shift);
         k->base = heap + (size_t)c * region;
         pa_meta_sizes(k, k->max_slabs, sizes);
-        k->slabs = (pa_slab_t *)(m + pa_meta_color(k, 0));
-        k->freebits = (uint64_t *)((m += sizes[0]) + pa_meta_color(k, 1));
-        k->state = (uint8_t *)((m += sizes[1]) + pa_meta_color(k, 2));
-        k->reqsize = sizes[3] ? (uint32_t *)((m += sizes[2]) + pa_meta_color(k, 3)) : NULL;
-        m += sizes[2 + (sizes[3] != 0)];
+        k->slab_records = m + pa_meta_color(k, 0);
+        k->state = (uint8_t *)((m += sizes[0]) + pa_meta_color(k, 1));
+        k->reqsize = sizes[2] ? (uint32_t *)((m += sizes[1]) + pa_meta_color(k, 2)) : NULL;
+        m += sizes[1 + (sizes[2] != 0)];
     }
 }
 
 static size_t pa_meta_total(uint32_t shift) {
-    size_t meta = 0, sizes[4];
+    size_t meta = 0, sizes[PA_META_ARRAYS];
     for (int c = 0; c < PA_NCLASS; c++) {
         pa_meta_sizes(&pa_classes[c], (uint32_t)(((size_t)1 << shift) >> pa_classes[c].slab_shift), sizes);
-        meta += sizes[0] + sizes[1] + sizes[2] + sizes[3];
+        meta += sizes[0] + sizes[1] + sizes[2];
     }
     return meta;
 }
@@ -135,7 +134,7 @@ static bool pa_reserve_layout(void) {
         }
         pa_layout(heap, m + guard, shift);
         for (int c = 0; c < PA_NCLASS; c++) {
-            size_t sizes[4];
+            size_t sizes[PA_META_ARRAYS];
             pa_meta_sizes(&pa_classes[c], pa_classes[c].max_slabs, sizes);
             memcpy(pa_meta_mapped[c], sizes, sizeof sizes);
         }
@@ -158,9 +157,9 @@ static void pa_lazy_layout(void) {
 
 /* Lazy: maps the metadata of slabs [0, s] that is not mapped yet. */
 static bool pa_meta_cover(int cls, const pa_class_t *k, uint32_t s) {
-    size_t per[4];
+    size_t per[PA_META_ARRAYS];
     pa_meta_per_slab(k, per);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < PA_META_ARRAYS; i++) {
         if (!per[i]) continue;       /* no canaries: no requested-size array */
         size_t have = pa_meta_mapped[cls][i], need = pa_meta_color(k, i) + (size_t)(s + 1) * per[i];
         if (need <= have) continue;
@@ -192,6 +191,7 @@ void pa_slab_init(void) {
         uint32_t line_offset = (uint32_t)(c * 7 % 64) * 64;
         k->first_slot = k->size < PA_PAGE ? (line_offset + k->size - 1) / k->size : 0;
         k->words = (k->nslots + 63) / 64;
+        k->record_bytes = (uint32_t)((sizeof(pa_slab_t) + k->words * sizeof(uint64_t) + 63) & ~(size_t)63);
         k->state_shift = 31 - (uint32_t)__builtin_clz(k->size);
         k->magic = ((uint64_t)1 << PA_DIV_SHIFT) / k->size + 1;
         /* About 32 KiB of cached slots per class: a thread's idle cache stays small, and
@@ -210,24 +210,24 @@ void pa_slab_init(void) {
 }
 
 static void pa_list_push(const pa_class_t *k, pa_pool_t *pool, uint32_t s, uint8_t list) {
-    pa_slab_t *sl = &k->slabs[s];
+    pa_slab_t *sl = pa_slab(k, s);
     sl->list = list;
     sl->prev = PA_NIL;
     sl->next = pool->head[list];
-    if (sl->next != PA_NIL) k->slabs[sl->next].prev = s;
+    if (sl->next != PA_NIL) pa_slab(k, sl->next)->prev = s;
     else pool->tail[list] = s;
     pool->head[list] = s;
     pool->count[list]++;
 }
 
 static void pa_list_remove(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
-    pa_slab_t *sl = &k->slabs[s];
+    pa_slab_t *sl = pa_slab(k, s);
     if (sl->list == PA_LIST_NONE) return;
     if (sl->list == PA_LIST_EMPTY)
         atomic_fetch_sub_explicit(&pa_retained, (size_t)1 << k->slab_shift, memory_order_relaxed);
-    if (sl->prev != PA_NIL) k->slabs[sl->prev].next = sl->next;
+    if (sl->prev != PA_NIL) pa_slab(k, sl->prev)->next = sl->next;
     else pool->head[sl->list] = sl->next;
-    if (sl->next != PA_NIL) k->slabs[sl->next].prev = sl->prev;
+    if (sl->next != PA_NIL) pa_slab(k, sl->next)->prev = sl->prev;
     else pool->tail[sl->list] = sl->prev;
     pool->count[sl->list]--;
     sl->list = PA_LIST_NONE;
@@ -275,7 +275,7 @@ static uint8_t pa_purge_slab(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
 
 /* Purges the pool's empty slabs that have waited purge_delay_ms for reuse, longest-idle first. */
 static void pa_purge_expired(const pa_class_t *k, pa_pool_t *pool, uint32_t now) {
-    for (uint32_t s; (s = pool->tail[PA_LIST_EMPTY]) != PA_NIL && now - k->slabs[s].emptied_ms >= pa_opt.purge_delay_ms;) {
+    for (uint32_t s; (s = pool->tail[PA_LIST_EMPTY]) != PA_NIL && now - pa_slab(k, s)->emptied_ms >= pa_opt.purge_delay_ms;) {
         pa_list_remove(k, pool, s);
         pa_list_push(k, pool, s, pa_purge_slab(k, pool, s));
     }
@@ -290,10 +290,10 @@ void pa_slab_unreserve(void) {
         uint32_t n = atomic_load_explicit(&pa_class_nslabs[c], memory_order_relaxed);
         size_t used = (size_t)n << k->slab_shift, region = (size_t)1 << pa_heap.region_shift;
         if (used < region) pa_os_unmap(k->base + used, region - used);
-        size_t per[4], sizes[4];
+        size_t per[PA_META_ARRAYS], sizes[PA_META_ARRAYS];
         pa_meta_per_slab(k, per);
         pa_meta_sizes(k, k->max_slabs, sizes);
-        for (int i = 0; i < 4 && sizes[i]; i++) {
+        for (int i = 0; i < PA_META_ARRAYS && sizes[i]; i++) {
             size_t keep = pa_page_round(pa_meta_color(k, i) + n * per[i]);
             if (keep < sizes[i]) pa_os_unmap(pa_meta_pages(k, i) + keep, sizes[i] - keep);
             pa_meta_mapped[c][i] = keep;
@@ -331,14 +331,14 @@ static uint32_t pa_carve_slab(int cls, pa_class_t *k, uint32_t arena) {
     bool ok = s < k->max_slabs &&
               (pa_lazy ? pa_meta_cover(cls, k, s) && pa_os_map_at(slab, bytes) : pa_os_protect(slab, bytes, true));
     if (ok) {
-        uint64_t *bits = &k->freebits[(size_t)s * k->words];
+        uint64_t *bits = pa_slab_bits(k, s);
         for (uint32_t w = 0; w < k->words; w++) {
             uint32_t left = k->nslots - w * 64;
             bits[w] = left >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << left) - 1);
         }
-        k->slabs[s].nfree = (uint16_t)k->nslots;
-        k->slabs[s].list = PA_LIST_NONE;
-        k->slabs[s].arena = (uint8_t)arena;
+        pa_slab(k, s)->nfree = (uint16_t)k->nslots;
+        pa_slab(k, s)->list = PA_LIST_NONE;
+        pa_slab(k, s)->arena = (uint8_t)arena;
         /* Published after its metadata: pa_locate trusts slabs below the count. */
         atomic_store_explicit(&pa_class_nslabs[cls], s + 1, memory_order_release);
     }
@@ -364,8 +364,8 @@ uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want) {
     while (n < want) {
         uint32_t s = pa_pick_slab(cls, k, pool, arena);
         if (s == PA_NIL) break;
-        pa_slab_t *sl = &k->slabs[s];
-        uint64_t *bits = &k->freebits[(size_t)s * k->words];
+        pa_slab_t *sl = pa_slab(k, s);
+        uint64_t *bits = pa_slab_bits(k, s);
         /* Slots are taken in address order from `start`, wrapping around: the first word
          * is visited twice, for the slots from start on and at the end for those before. */
         uint32_t start = pa_opt.randomize ? (uint32_t)(pa_rng_next(&pool->rng) % k->nslots) : k->first_slot;
@@ -410,14 +410,14 @@ void pa_central_free(int cls, void *const *ptrs, uint32_t n) {
     atomic_fetch_sub_explicit(&pa_handed_bytes, (size_t)n * k->size, memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++) {
         pa_loc_t loc = pa_locate((uintptr_t)ptrs[i] - pa_heap.base);
-        pa_slab_t *sl = &k->slabs[loc.slab];
+        pa_slab_t *sl = pa_slab(k, loc.slab);
         pa_pool_t *owner = &pa_pools[sl->arena][cls];
         if (owner != pool) {
             if (pool) pa_unlock(&pool->lock);
             pool = owner;
             pa_lock(&pool->lock);
         }
-        uint64_t *word = &k->freebits[(size_t)loc.slab * k->words + loc.slot / 64];
+        uint64_t *word = &pa_slab_bits(k, loc.slab)[loc.slot / 64];
         uint64_t bit = (uint64_t)1 << (loc.slot % 64);
         if (pa_unlikely(*word & bit)) pa_fatal("internal error: slot freed twice into the central pool");
         *word |= bit;
@@ -474,7 +474,7 @@ void pa_central_decay(void) {
         for (uint32_t a = 0; a < pa_narenas; a++) {
             pa_pool_t *pool = &pa_pools[a][c];
             uint32_t s = __atomic_load_n(&pool->tail[PA_LIST_EMPTY], __ATOMIC_RELAXED);
-            if (s == PA_NIL || now - __atomic_load_n(&k->slabs[s].emptied_ms, __ATOMIC_RELAXED) < pa_opt.purge_delay_ms)
+            if (s == PA_NIL || now - __atomic_load_n(&pa_slab(k, s)->emptied_ms, __ATOMIC_RELAXED) < pa_opt.purge_delay_ms)
                 continue;
             pa_lock(&pool->lock);
             pa_purge_expired(k, pool, now);
@@ -527,6 +527,6 @@ void pa_slab_stats(pyalloc_stats *st) {
         st->mapped_bytes += nslabs * slab_bytes;
         st->resident_bytes += (nslabs - purged) * slab_bytes;
         size_t state_bytes = (size_t)1 << (k->slab_shift - k->state_shift);
-        st->metadata_bytes += nslabs * (sizeof(pa_slab_t) + k->words * 8 + state_bytes * (k->reqsize ? 5 : 1));
+        st->metadata_bytes += nslabs * (k->record_bytes + state_bytes * (k->reqsize ? 5 : 1));
     }
 }
