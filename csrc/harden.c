@@ -37,7 +37,7 @@ static uint64_t pa_canary(const void *p) {
 
 static void pa_check_canary(const void *p, const pa_loc_t *loc) {
     uint64_t seen, want = pa_canary(p);
-    memcpy(&seen, (const char *)p + pa_classes[loc->cls].reqsize[loc->index], sizeof seen);
+    memcpy(&seen, (const char *)p + *pa_slot_reqsize(loc), sizeof seen);
     if (seen != want) pa_misuse("heap overflow", p, loc->cls);
 }
 
@@ -65,7 +65,7 @@ static void *pa_small_hardened(int cls, size_t n, bool zero, bool may_spill) {
     if ((pa_heap.hooks & PA_HOOK_CHECK) && *state == PA_SLOT_FREED) pa_verify_fill(p, loc.cls);
     if (zero) memset(p, 0, n);
     if (pa_heap.hooks & PA_HOOK_CANARY) {
-        pa_classes[loc.cls].reqsize[loc.index] = (uint32_t)n;
+        *pa_slot_reqsize(&loc) = (uint32_t)n;
         uint64_t c = pa_canary(p);
         memcpy((char *)p + n, &c, sizeof c);
     }
@@ -120,7 +120,7 @@ void pa_free_hardened(void *p, const pa_loc_t *loc) {
 size_t pa_usable_hardened(const void *p, const pa_loc_t *loc) {
     if (!(pa_heap.hooks & PA_HOOK_CANARY)) return pa_classes[loc->cls].size;
     pa_check_canary(p, loc);
-    return pa_classes[loc->cls].reqsize[loc->index];
+    return *pa_slot_reqsize(loc);
 }
 
 /* realloc in place: the slot still fits n (with its canary) and is not more than twice
@@ -131,7 +131,7 @@ bool pa_resize_hardened(void *p, const pa_loc_t *loc, size_t n) {
     size_t size = pa_classes[loc->cls].size;
     if (need > size || (need <= size / 2 && pa_size_class(need) != loc->cls)) return false;
     if (pa_heap.hooks & PA_HOOK_CANARY) {
-        pa_classes[loc->cls].reqsize[loc->index] = (uint32_t)n;
+        *pa_slot_reqsize(loc) = (uint32_t)n;
         uint64_t c = pa_canary(p);
         memcpy((char *)p + n, &c, sizeof c);
     }

@@ -64,7 +64,8 @@ typedef struct pa_lock_s {
     _Atomic uint32_t word;           /* 0 free, else owner id | PA_LOCK_WAITERS */
 } pa_lock_t;
 
-/* A slab's record in the class's metadata: this struct, then the slab's free bitmap. */
+/* A slab's record in the class's metadata: this struct, the slab's free bitmap, its slots'
+ * state bytes and, with canaries, their requested sizes. */
 typedef struct pa_slab_s {
     uint32_t next, prev;             /* links within the list named by `list` */
     uint16_t nfree;                  /* slots free in the pool's bitmap */
@@ -76,7 +77,6 @@ typedef struct pa_slab_s {
 /* Per-class constants, read-only after init and used by the fast paths. */
 typedef struct pa_class_s {
     char *base;                      /* start of the class region */
-    uint8_t *state;                  /* one byte per slot, at (offset in region) >> state_shift */
     uint64_t magic;                  /* reciprocal of size for exact slot division */
     uint32_t size;
     uint32_t nslots;                 /* slots per slab */
@@ -89,12 +89,14 @@ typedef struct pa_class_s {
     uint32_t max_slabs;
     uint32_t tcache_cap;
     uint32_t first_slot;             /* where refills start scanning a slab (see pa_slab_init) */
-    char *slab_records;              /* one per slab, record_bytes apart: a pa_slab_t and its
-                                        bitmap (1 = slot free in its pool) side by side, so a
-                                        class's first slabs touch one metadata page, not two */
-    uint32_t record_bytes;           /* a cache line multiple: pools of two arenas never
-                                        write the same line */
-    uint32_t *reqsize;               /* canary mode: requested size per slot, like state */
+    char *slab_records;              /* one per slab, record_bytes apart: all of a slab's
+                                        metadata side by side, so a class's first slabs touch
+                                        one metadata page */
+    uint32_t record_bytes;           /* a cache line multiple: no two slabs, which may belong
+                                        to different arenas, share a line */
+    uint32_t state_offset;           /* in a record: one state byte per slot, at (offset in
+                                        slab) >> state_shift */
+    uint32_t reqsize_offset;         /* canary mode: uint32_t requested sizes, indexed alike */
 } pa_class_t;
 
 /* A central pool: the slabs of one class owned by one arena. Threads are spread over the
@@ -352,7 +354,7 @@ typedef struct pa_loc_s {
     uint32_t slab;
     uint32_t slot;
     bool exact;                      /* p is the start of a slot that exists */
-    size_t index;                    /* of the slot's state byte (and requested size) */
+    uint32_t index;                  /* of the slot's state byte (and requested size) in its record */
 } pa_loc_t;
 
 static inline pa_loc_t pa_locate(uintptr_t off) {
@@ -364,7 +366,7 @@ static inline pa_loc_t pa_locate(uintptr_t off) {
     uintptr_t in_slab = in_region & (((uintptr_t)1 << k->slab_shift) - 1);
     loc.slot = (uint32_t)((in_slab * k->magic) >> PA_DIV_SHIFT);
     loc.exact = (uintptr_t)loc.slot * k->size == in_slab && loc.slot < k->nslots;
-    loc.index = in_region >> k->state_shift;
+    loc.index = (uint32_t)(in_slab >> k->state_shift);
     return loc;
 }
 
@@ -384,7 +386,16 @@ static inline pa_slab_t *pa_slab(const pa_class_t *k, uint32_t s) {
 
 static inline uint64_t *pa_slab_bits(const pa_class_t *k, uint32_t s) { return (uint64_t *)(pa_slab(k, s) + 1); }
 
-static inline uint8_t *pa_slot_state(const pa_loc_t *loc) { return &pa_classes[loc->cls].state[loc->index]; }
+static inline uint8_t *pa_slab_states(const pa_class_t *k, uint32_t s) { return (uint8_t *)pa_slab(k, s) + k->state_offset; }
+
+static inline uint8_t *pa_slot_state(const pa_loc_t *loc) {
+    return pa_slab_states(&pa_classes[loc->cls], loc->slab) + loc->index;
+}
+
+static inline uint32_t *pa_slot_reqsize(const pa_loc_t *loc) {
+    const pa_class_t *k = &pa_classes[loc->cls];
+    return (uint32_t *)((char *)pa_slab(k, loc->slab) + k->reqsize_offset) + loc->index;
+}
 
 static inline char *pa_slot_addr(int cls, uint32_t slab, uint32_t slot) {
     const pa_class_t *k = &pa_classes[cls];

@@ -18,9 +18,7 @@ pa_lock_t pa_carve_lock;             /* serialises carving and the switch to laz
  * costs only the address space it uses. Chosen when RLIMIT_AS is finite, which counts
  * reserved (even inaccessible) address space. */
 static bool pa_lazy;                 /* written under pa_carve_lock, read anywhere */
-/* Per class: slab records, state bytes, requested sizes (canary only). */
-#define PA_META_ARRAYS 3
-static size_t pa_meta_mapped[PA_NCLASS][PA_META_ARRAYS]; /* lazy: leading bytes of each metadata array mapped */
+static size_t pa_meta_mapped[PA_NCLASS]; /* lazy: leading bytes of each metadata array mapped */
 pa_pool_t pa_pools[PA_MAX_ARENAS][PA_NCLASS];
 /* Bytes of empty slabs kept resident, over all pools: one budget, so a program that sweeps
  * through many classes does not keep a reserve in each of them. */
@@ -54,39 +52,18 @@ static size_t pa_page_round(size_t n) {
     return (n + page - 1) & ~(page - 1);
 }
 
-/* Where in its first page each metadata array starts. Page-aligned arrays would put the
- * entries of every class's first slabs, the busiest ones, into the same L1 set, and
- * more classes in use than the cache has ways evict each other on every malloc and free.
+/* Where in its first page a class's records start. Page-aligned records would put the
+ * metadata of every class's first slabs, the busiest, into the same L1 sets, and more
+ * classes in use than the cache has ways would evict each other on every malloc and free.
  * A stride of 7 lines, coprime with the 64 sets of a 32 KiB 8-way L1, spreads them. */
-static size_t pa_meta_color(const pa_class_t *k, int i) {
-    size_t n = (size_t)(k - pa_classes) * 3 + (size_t)i;
-    return (n * 7 % 64) * 64;
-}
+static size_t pa_meta_color(const pa_class_t *k) { return ((size_t)(k - pa_classes) * 7 % 64) * 64; }
 
-/* Bytes of each of one class's metadata arrays, in layout order, from their first page. */
-static void pa_meta_sizes(const pa_class_t *k, uint32_t max_slabs, size_t sizes[PA_META_ARRAYS]) {
-    size_t slots = (size_t)max_slabs << (k->slab_shift - k->state_shift);
-    sizes[0] = pa_page_round(pa_meta_color(k, 0) + (size_t)max_slabs * k->record_bytes);
-    sizes[1] = pa_page_round(pa_meta_color(k, 1) + slots);
-    sizes[2] = pa_opt.canary ? pa_page_round(pa_meta_color(k, 2) + slots * sizeof(uint32_t)) : 0;
-}
+/* Bytes of the records of slabs [0, n), from the first page. */
+static size_t pa_meta_bytes(const pa_class_t *k, size_t n) { return pa_meta_color(k) + n * k->record_bytes; }
 
-/* Bytes of each metadata array that describe one slab, in the same order. */
-static void pa_meta_per_slab(const pa_class_t *k, size_t per[PA_META_ARRAYS]) {
-    per[0] = k->record_bytes;
-    per[1] = (size_t)1 << (k->slab_shift - k->state_shift);
-    per[2] = pa_opt.canary ? per[1] * sizeof(uint32_t) : 0;
-}
-
-/* The first page of metadata array i. */
-static char *pa_meta_pages(const pa_class_t *k, int i) {
-    char *const arrays[PA_META_ARRAYS] = {k->slab_records, (char *)k->state, (char *)k->reqsize};
-    return arrays[i] - pa_meta_color(k, i);
-}
-
-/* Assigns each class its region of the heap and its metadata arrays, laid out from m. */
+/* Assigns each class its region of the heap and its slab records, laid out from m. */
 static void pa_layout(char *heap, char *m, uint32_t shift) {
-    size_t region = (size_t)1 << shift, sizes[PA_META_ARRAYS];
+    size_t region = (size_t)1 << shift;
     pa_heap.base = (uintptr_t)heap;
     pa_heap.span = region * PA_NCLASS;
     pa_heap.region_shift = shift;
@@ -94,20 +71,15 @@ static void pa_layout(char *heap, char *m, uint32_t shift) {
         pa_class_t *k = &pa_classes[c];
         k->max_slabs = (uint32_t)(region >> k->slab_shift);
         k->base = heap + (size_t)c * region;
-        pa_meta_sizes(k, k->max_slabs, sizes);
-        k->slab_records = m + pa_meta_color(k, 0);
-        k->state = (uint8_t *)((m += sizes[0]) + pa_meta_color(k, 1));
-        k->reqsize = sizes[2] ? (uint32_t *)((m += sizes[1]) + pa_meta_color(k, 2)) : NULL;
-        m += sizes[1 + (sizes[2] != 0)];
+        k->slab_records = m + pa_meta_color(k);
+        m += pa_page_round(pa_meta_bytes(k, k->max_slabs));
     }
 }
 
 static size_t pa_meta_total(uint32_t shift) {
-    size_t meta = 0, sizes[PA_META_ARRAYS];
-    for (int c = 0; c < PA_NCLASS; c++) {
-        pa_meta_sizes(&pa_classes[c], (uint32_t)(((size_t)1 << shift) >> pa_classes[c].slab_shift), sizes);
-        meta += sizes[0] + sizes[1] + sizes[2];
-    }
+    size_t meta = 0;
+    for (int c = 0; c < PA_NCLASS; c++)
+        meta += pa_page_round(pa_meta_bytes(&pa_classes[c], ((size_t)1 << shift) >> pa_classes[c].slab_shift));
     return meta;
 }
 
@@ -133,11 +105,8 @@ static bool pa_reserve_layout(void) {
             pa_os_protect(m + guard + meta, guard, false);
         }
         pa_layout(heap, m + guard, shift);
-        for (int c = 0; c < PA_NCLASS; c++) {
-            size_t sizes[PA_META_ARRAYS];
-            pa_meta_sizes(&pa_classes[c], pa_classes[c].max_slabs, sizes);
-            memcpy(pa_meta_mapped[c], sizes, sizeof sizes);
-        }
+        for (int c = 0; c < PA_NCLASS; c++)
+            pa_meta_mapped[c] = pa_page_round(pa_meta_bytes(&pa_classes[c], pa_classes[c].max_slabs));
         return true;
     }
     return false;
@@ -155,18 +124,12 @@ static void pa_lazy_layout(void) {
     pa_lazy = true;
 }
 
-/* Lazy: maps the metadata of slabs [0, s] that is not mapped yet. */
+/* Lazy: maps the records of slabs [0, s] that are not mapped yet. */
 static bool pa_meta_cover(int cls, const pa_class_t *k, uint32_t s) {
-    size_t per[PA_META_ARRAYS];
-    pa_meta_per_slab(k, per);
-    for (int i = 0; i < PA_META_ARRAYS; i++) {
-        if (!per[i]) continue;       /* no canaries: no requested-size array */
-        size_t have = pa_meta_mapped[cls][i], need = pa_meta_color(k, i) + (size_t)(s + 1) * per[i];
-        if (need <= have) continue;
-        size_t upto = pa_page_round(need);
-        if (!pa_os_map_at(pa_meta_pages(k, i) + have, upto - have)) return false;
-        pa_meta_mapped[cls][i] = upto;
-    }
+    size_t have = pa_meta_mapped[cls], need = pa_page_round(pa_meta_bytes(k, (size_t)s + 1));
+    if (need <= have) return true;
+    if (!pa_os_map_at(k->slab_records - pa_meta_color(k) + have, need - have)) return false;
+    pa_meta_mapped[cls] = need;
     return true;
 }
 
@@ -191,8 +154,12 @@ void pa_slab_init(void) {
         uint32_t line_offset = (uint32_t)(c * 7 % 64) * 64;
         k->first_slot = k->size < PA_PAGE ? (line_offset + k->size - 1) / k->size : 0;
         k->words = (k->nslots + 63) / 64;
-        k->record_bytes = (uint32_t)((sizeof(pa_slab_t) + k->words * sizeof(uint64_t) + 63) & ~(size_t)63);
         k->state_shift = 31 - (uint32_t)__builtin_clz(k->size);
+        size_t states = (size_t)1 << (shift - k->state_shift);
+        k->state_offset = (uint32_t)(sizeof(pa_slab_t) + k->words * sizeof(uint64_t));
+        k->reqsize_offset = k->state_offset + (uint32_t)states;
+        size_t record = k->reqsize_offset + (pa_opt.canary ? states * sizeof(uint32_t) : 0);
+        k->record_bytes = (uint32_t)((record + 63) & ~(size_t)63);
         k->magic = ((uint64_t)1 << PA_DIV_SHIFT) / k->size + 1;
         /* About 32 KiB of cached slots per class: a thread's idle cache stays small, and
          * bins still hold enough tiny objects to amortise the pool lock. */
@@ -260,8 +227,9 @@ static uint8_t pa_purge_slab(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
     char *slab = k->base + ((size_t)s << k->slab_shift);
     pool->npurge++;
     if (pa_heap.hooks & PA_HOOK_CHECK) {
+        uint8_t *states = pa_slab_states(k, s);
         for (uint32_t i = 0; i < k->nslots; i++) {
-            uint8_t *state = &k->state[(((size_t)s << k->slab_shift) + (size_t)i * k->size) >> k->state_shift];
+            uint8_t *state = &states[((size_t)i * k->size) >> k->state_shift];
             if (*state == PA_SLOT_FREED) __atomic_store_n(state, PA_SLOT_PURGED, __ATOMIC_RELAXED);
         }
     }
@@ -290,14 +258,9 @@ void pa_slab_unreserve(void) {
         uint32_t n = atomic_load_explicit(&pa_class_nslabs[c], memory_order_relaxed);
         size_t used = (size_t)n << k->slab_shift, region = (size_t)1 << pa_heap.region_shift;
         if (used < region) pa_os_unmap(k->base + used, region - used);
-        size_t per[PA_META_ARRAYS], sizes[PA_META_ARRAYS];
-        pa_meta_per_slab(k, per);
-        pa_meta_sizes(k, k->max_slabs, sizes);
-        for (int i = 0; i < PA_META_ARRAYS && sizes[i]; i++) {
-            size_t keep = pa_page_round(pa_meta_color(k, i) + n * per[i]);
-            if (keep < sizes[i]) pa_os_unmap(pa_meta_pages(k, i) + keep, sizes[i] - keep);
-            pa_meta_mapped[c][i] = keep;
-        }
+        size_t keep = pa_page_round(pa_meta_bytes(k, n)), all = pa_page_round(pa_meta_bytes(k, k->max_slabs));
+        if (keep < all) pa_os_unmap(k->slab_records - pa_meta_color(k) + keep, all - keep);
+        pa_meta_mapped[c] = keep;
     }
     __atomic_store_n(&pa_lazy, true, __ATOMIC_RELAXED);
     pa_unlock(&pa_carve_lock);
@@ -526,7 +489,6 @@ void pa_slab_stats(pyalloc_stats *st) {
         cs->slabs_resident = nslabs - purged;
         st->mapped_bytes += nslabs * slab_bytes;
         st->resident_bytes += (nslabs - purged) * slab_bytes;
-        size_t state_bytes = (size_t)1 << (k->slab_shift - k->state_shift);
-        st->metadata_bytes += nslabs * (k->record_bytes + state_bytes * (k->reqsize ? 5 : 1));
+        st->metadata_bytes += nslabs * k->record_bytes;
     }
 }
