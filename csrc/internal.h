@@ -386,7 +386,9 @@ static inline pa_slab_t *pa_slab(const pa_class_t *k, uint32_t s) {
 
 static inline uint64_t *pa_slab_bits(const pa_class_t *k, uint32_t s) { return (uint64_t *)(pa_slab(k, s) + 1); }
 
-static inline uint8_t *pa_slab_states(const pa_class_t *k, uint32_t s) { return (uint8_t *)pa_slab(k, s) + k->state_offset; }
+static inline uint8_t *pa_slab_states(const pa_class_t *k, uint32_t s) {
+    return (uint8_t *)pa_slab(k, s) + k->state_offset;
+}
 
 static inline uint8_t *pa_slot_state(const pa_loc_t *loc) {
     return pa_slab_states(&pa_classes[loc->cls], loc->slab) + loc->index;

@@ -18,7 +18,7 @@ pa_lock_t pa_carve_lock;             /* serialises carving and the switch to laz
  * costs only the address space it uses. Chosen when RLIMIT_AS is finite, which counts
  * reserved (even inaccessible) address space. */
 static bool pa_lazy;                 /* written under pa_carve_lock, read anywhere */
-static size_t pa_meta_mapped[PA_NCLASS]; /* lazy: leading bytes of each metadata array mapped */
+static size_t pa_meta_mapped[PA_NCLASS]; /* lazy: leading bytes of each class's records mapped */
 pa_pool_t pa_pools[PA_MAX_ARENAS][PA_NCLASS];
 /* Bytes of empty slabs kept resident, over all pools: one budget, so a program that sweeps
  * through many classes does not keep a reserve in each of them. */
@@ -243,7 +243,8 @@ static uint8_t pa_purge_slab(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
 
 /* Purges the pool's empty slabs that have waited purge_delay_ms for reuse, longest-idle first. */
 static void pa_purge_expired(const pa_class_t *k, pa_pool_t *pool, uint32_t now) {
-    for (uint32_t s; (s = pool->tail[PA_LIST_EMPTY]) != PA_NIL && now - pa_slab(k, s)->emptied_ms >= pa_opt.purge_delay_ms;) {
+    for (uint32_t s; (s = pool->tail[PA_LIST_EMPTY]) != PA_NIL;) {
+        if (now - pa_slab(k, s)->emptied_ms < pa_opt.purge_delay_ms) return;
         pa_list_remove(k, pool, s);
         pa_list_push(k, pool, s, pa_purge_slab(k, pool, s));
     }
@@ -335,7 +336,8 @@ uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want) {
         uint64_t from_start = ~(uint64_t)0 << (start % 64);
         for (uint32_t i = 0; i <= k->words && n < want; i++) {
             uint32_t w = (start / 64 + i) % k->words;
-            uint64_t avail = bits[w] & (i == 0 ? from_start : i == k->words ? ~from_start : ~(uint64_t)0), taken = 0;
+            uint64_t mask = i == 0 ? from_start : i == k->words ? ~from_start : ~(uint64_t)0;
+            uint64_t avail = bits[w] & mask, taken = 0;
             while (avail && n < want) {
                 uint64_t low = avail & -avail;
                 avail ^= low;
@@ -437,8 +439,8 @@ void pa_central_decay(void) {
         for (uint32_t a = 0; a < pa_narenas; a++) {
             pa_pool_t *pool = &pa_pools[a][c];
             uint32_t s = __atomic_load_n(&pool->tail[PA_LIST_EMPTY], __ATOMIC_RELAXED);
-            if (s == PA_NIL || now - __atomic_load_n(&pa_slab(k, s)->emptied_ms, __ATOMIC_RELAXED) < pa_opt.purge_delay_ms)
-                continue;
+            if (s == PA_NIL) continue;
+            if (now - __atomic_load_n(&pa_slab(k, s)->emptied_ms, __ATOMIC_RELAXED) < pa_opt.purge_delay_ms) continue;
             pa_lock(&pool->lock);
             pa_purge_expired(k, pool, now);
             pa_unlock(&pool->lock);
