@@ -14,6 +14,7 @@ PROGRAMS = [
     "api_realloc.c",
     "api_realloc_spanning.c",
     "api_large_reuse.c",
+    "api_slot_reuse.c",
     "api_calloc.c",
     "api_usable.c",
     "api_page.c",
@@ -56,6 +57,15 @@ def test_large_cache_reuse(run_c, options, expected):
     result = run_c("api_large_reuse.c", options=options)
     assert_ok(result)
     assert expected in result.stdout, result.describe()
+
+
+# A slot taken by blocks of many sizes, some resized in place (which moves the canary),
+# must never look written after free, whatever the fill.
+@pytest.mark.parametrize("options", ["profile=hardened,quarantine_bytes=0",
+                                     "profile=hardened,junk=1,quarantine_bytes=0",
+                                     "profile=paranoid,quarantine_bytes=0"])
+def test_slot_reuse_passes_the_fill_check(run_c, options):
+    assert_ok(run_c("api_slot_reuse.c", options=options))
 
 
 @pytest.mark.parametrize("program", PROGRAMS)

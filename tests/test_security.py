@@ -118,6 +118,8 @@ EXPECTED = {
     "write_after_free": ("use after free", _from_hardened(("exit0", "slot reused"), ("abort", "write after free", SMALL))),
     # Nothing clears freed memory below hardened; hardened zeroes it on free.
     "read_after_free": ("use after free", _from_hardened(("exit0", "secret visible"), ("exit0", "secret gone"))),
+    # The same for the bytes a realloc cut off in place.
+    "read_after_shrink": ("use after free", _from_hardened(("exit0", "secret visible"), ("exit0", "secret gone"))),
     # Below hardened a freed large mapping is cached for reuse, bytes and all; from hardened
     # on, quarantined and cached mappings are inaccessible until handed out again.
     "use_after_free_large": ("use after free", _from_hardened(("exit0", "secret visible"), ("segv",))),
