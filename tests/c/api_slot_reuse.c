@@ -8,19 +8,17 @@
 int main(void) {
     uint64_t rng = 88172645463325252ull;
     for (int round = 0; round < 20000; round++) {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        int mark = (round & 0x7f) | 1;
-        size_t n = 900 + rng % 100;  /* with a canary still within the 1 KiB class */
+        uint64_t r = rng_next(&rng);
+        size_t n = 900 + r % 100;  /* with a canary still within the 1 KiB class */
         unsigned char *p = malloc(n);
         CHECK(p != NULL, "malloc");
-        memset(p, mark, n);
-        if (rng & 0x100) {
-            size_t m = 600 + (rng >> 12) % 400; /* more than half the slot: stays in place */
+        fill_pattern(p, n, (uint64_t)round);
+        if (r & 0x100) {
+            size_t m = 600 + (r >> 12) % 400; /* more than half the slot: stays in place */
             unsigned char *q = realloc(p, m);
             CHECK(q != NULL, "realloc");
-            for (size_t i = 0; i < (m < n ? m : n); i++) CHECK(q[i] == mark, "realloc lost a byte");
+            size_t kept = m < n ? m : n;
+            CHECK(check_pattern(q, kept, (uint64_t)round) == kept, "realloc lost a byte");
             if (m > n) memset(q + n, 0x77, m - n);
             p = q;
         }
