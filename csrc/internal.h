@@ -258,6 +258,7 @@ PA_HIDDEN size_t pa_large_usable(const void *p);  /* 0: not a live large block *
 PA_HIDDEN void *pa_large_realloc(void *p, size_t size);
 PA_HIDDEN bool pa_large_was_freed(const void *p);
 PA_HIDDEN size_t pa_large_trim(void);
+PA_HIDDEN void pa_large_decay(uint32_t now_ms);   /* gives back ranges cached purge_delay_ms ago */
 PA_HIDDEN void pa_large_stats(pyalloc_stats *st);
 extern pa_lock_t pa_large_lock PA_HIDDEN;
 

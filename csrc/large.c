@@ -1,7 +1,8 @@
 /* Large blocks (above the biggest size class, or aligned beyond what a class offers): one
  * mapping each, recorded in an out-of-band open-addressing table keyed by the user pointer.
  * Freed mappings are kept in a small cache so alloc/free loops of big buffers do not pay a
- * mmap + page faults every time; the cache is bounded by `large_cache_bytes`. With
+ * mmap + page faults every time; the cache is bounded by `large_cache_bytes`, and a range
+ * unused for `purge_delay_ms` goes back to the OS, like an empty slab. With
  * `large_cache_protect` a cached range is inaccessible as a whole until it is handed out
  * again, so a dangling pointer into it faults as if it had been unmapped.
  *
@@ -33,6 +34,7 @@ typedef struct pa_range_s {
     uintptr_t map;
     size_t size;
     uint64_t stamp;                  /* when cached: eviction takes the oldest */
+    uint32_t cached_ms;              /* given back once it has waited purge_delay_ms */
 } pa_range_t;
 static pa_range_t pa_cache[PA_LARGE_CACHE_SLOTS];
 static size_t pa_cache_count, pa_cache_bytes;
@@ -109,6 +111,20 @@ static void pa_cache_drop(size_t i) {
     pa_cache[i] = pa_cache[--pa_cache_count];
 }
 
+/* Moves the ranges that waited purge_delay_ms for reuse into `evict`; returns how many (at
+ * most the PA_LARGE_CACHE_SLOTS cached). */
+static size_t pa_cache_expire(uint32_t now_ms, pa_range_t evict[PA_LARGE_CACHE_SLOTS + 1]) {
+    size_t n = 0;
+    for (size_t i = 0; i < pa_cache_count;)
+        if (now_ms - pa_cache[i].cached_ms >= pa_opt.purge_delay_ms) {
+            evict[n++] = pa_cache[i];
+            pa_cache_drop(i);
+        } else {
+            i++;
+        }
+    return n;
+}
+
 /* The smallest cached range that holds `need` bytes. A much bigger one is split, so a
  * freed 8 MiB block serves the next 1 MiB request without a page fault and keeps its
  * remainder cached; the split costs one mprotect when guards must be re-drawn between
@@ -139,6 +155,7 @@ static uintptr_t pa_cache_take(size_t need, size_t guard, size_t *got) {
  * beyond the budget are evicted oldest first into `evict` for the caller to unmap
  * outside the lock; returns how many. */
 static size_t pa_cache_put(uintptr_t map, size_t size, size_t guard, pa_range_t evict[PA_LARGE_CACHE_SLOTS + 1]) {
+    uint32_t now_ms = pa_os_now_ms(), since_ms = now_ms;
     for (size_t i = 0; i < pa_cache_count;) {
         pa_range_t *c = &pa_cache[i];
         bool left = c->map + c->size == map, right = map + size == c->map;
@@ -147,6 +164,9 @@ static size_t pa_cache_put(uintptr_t map, size_t size, size_t guard, pa_range_t 
         if ((left || right) && (!seams || pa_os_protect((void *)(seam - guard), 2 * guard, true))) {
             if (left) map = c->map;
             size += c->size;
+            /* The merged range waits as long as its oldest part: a block taken from a big
+             * cached range and given back does not keep the whole range resident. */
+            if (now_ms - c->cached_ms > now_ms - since_ms) since_ms = c->cached_ms;
             pa_cache_drop(i);
             continue;
         }
@@ -160,8 +180,9 @@ static size_t pa_cache_put(uintptr_t map, size_t size, size_t guard, pa_range_t 
         evict[n++] = pa_cache[oldest];
         pa_cache_drop(oldest);
     }
-    pa_cache[pa_cache_count++] = (pa_range_t){map, size, ++pa_cache_clock};
+    pa_cache[pa_cache_count++] = (pa_range_t){map, size, ++pa_cache_clock, since_ms};
     pa_cache_bytes += size;
+    n += pa_cache_expire(now_ms, evict + n);
     while (pa_cache_bytes > pa_opt.large_cache_bytes) {
         size_t oldest = 0;
         for (size_t i = 1; i < pa_cache_count; i++)
@@ -368,6 +389,16 @@ void *pa_large_realloc(void *p, size_t size) {
     memcpy(q, p, size < e.usable ? size : e.usable);
     pa_large_free(p);
     return q;
+}
+
+/* From the cache sweep, for programs that stopped freeing large blocks. */
+void pa_large_decay(uint32_t now_ms) {
+    if (!__atomic_load_n(&pa_cache_count, __ATOMIC_RELAXED)) return;
+    pa_range_t evict[PA_LARGE_CACHE_SLOTS + 1];
+    pa_lock(&pa_large_lock);
+    size_t n = pa_cache_expire(now_ms, evict);
+    pa_unlock(&pa_large_lock);
+    for (size_t i = 0; i < n; i++) pa_os_unmap((void *)evict[i].map, evict[i].size);
 }
 
 size_t pa_large_trim(void) {

@@ -38,11 +38,12 @@ static const pa_option_def_t pa_option_defs[] = {
      "much as keeps resident slabs under the heap's peak of the last second or two"},
     {"purge_delay_ms", PA_OPT_COUNT, PA_OPT_FIELD(purge_delay_ms), {1000, 100, 100, 0}, NULL,
      "milliseconds, e.g. 0, 100, 1000",
-     "how long a kept empty slab waits for reuse before its pages go back to the OS"},
+     "how long a kept empty slab or cached large range waits for reuse before its pages go "
+     "back to the OS"},
     {"large_cache_bytes", PA_OPT_BYTES, PA_OPT_FIELD(large_cache_bytes), {64 * M, 32 * M, 32 * M, 0}, NULL,
      "bytes, e.g. 0, 64M",
-     "freed large mappings kept for reuse, sparing mmap and page faults; 0 unmaps at once so "
-     "use after free of a large block faults"},
+     "most bytes of freed large mappings kept for reuse (each for up to purge_delay_ms), "
+     "sparing mmap and page faults; 0 unmaps at once so use after free of a large block faults"},
     {"large_cache_protect", PA_OPT_BOOL, PA_OPT_FIELD(large_cache_protect), {0, 0, 1, 1}, NULL, "0 or 1",
      "cached large mappings are inaccessible until reused (one mprotect on free, one on reuse): use "
      "after free of a large block faults, yet its pages are reused without new page faults"},

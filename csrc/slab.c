@@ -446,6 +446,7 @@ void pa_central_decay(void) {
             pa_unlock(&pool->lock);
         }
     }
+    pa_large_decay(now);
 }
 
 size_t pa_central_trim(void) {

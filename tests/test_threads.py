@@ -52,6 +52,18 @@ def test_empty_slabs_wait_then_go_back(run_c):
     assert later < 2 * MIB, f"{later} KiB still resident 400 ms after the frees: {v}"
 
 
+def test_cached_large_ranges_wait_then_go_back(run_c):
+    result = run_c("rss_large_cache_decay.c", "400", options="large_cache_bytes=64M,purge_delay_ms=200")
+    assert result.returncode == 0, result.describe()
+    v = values(result)
+    # The freed 24 MiB block stays resident in the large cache for reuse ...
+    kept = v["rss_freed_kib"] - v["rss_base_kib"]
+    assert kept >= 20 * MIB, f"{kept} KiB resident after freeing 24 MiB (cache 64 MiB): {v}"
+    # ... but not after waiting 200 ms while the program goes on with other blocks.
+    later = v["rss_later_kib"] - v["rss_base_kib"]
+    assert later < 4 * MIB, f"{later} KiB still resident 400 ms after the free: {v}"
+
+
 def test_rss_falls_after_free(run_c):
     result = run_c("rss_after_free.c")
     assert result.returncode == 0, result.describe()
