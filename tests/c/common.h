@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define CHECK(cond, ...)                                                                  \
     do {                                                                                  \
@@ -78,6 +79,12 @@ static inline long first_overlap(range_t *r, size_t n) {
 }
 
 /* Resident set size of this process in KiB (VmRSS). */
+static inline long now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 static inline long rss_kib(void) {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];

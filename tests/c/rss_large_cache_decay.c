@@ -3,19 +3,12 @@
  * milliseconds with small blocks and a 1 MiB buffer (which the cache serves out of the
  * freed range). Prints RSS at three points. */
 #include <stdlib.h>
-#include <time.h>
 
 #include "common.h"
 
 #define BIG ((size_t)24 << 20)
 #define BUFFER ((size_t)1 << 20)
 #define FEW 4096
-
-static long now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 int main(int argc, char **argv) {
     CHECK(argc == 2, "usage: rss_large_cache_decay WAIT_MS");

@@ -2,19 +2,12 @@
  * 16 MiB of 48-byte blocks are freed, after which the program keeps working in the same
  * class with a small working set for argv[1] milliseconds. Prints RSS at three points. */
 #include <stdlib.h>
-#include <time.h>
 
 #include "common.h"
 
 #define BLOCK 48
 #define MANY ((16u << 20) / BLOCK)
 #define FEW 4096
-
-static long now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 int main(int argc, char **argv) {
     CHECK(argc == 2, "usage: rss_purge_delay WAIT_MS");
