@@ -125,6 +125,10 @@ static size_t pa_cache_expire(uint32_t now_ms, pa_range_t evict[PA_LARGE_CACHE_S
     return n;
 }
 
+static void pa_unmap_ranges(const pa_range_t *ranges, size_t n) {
+    for (size_t i = 0; i < n; i++) pa_os_unmap((void *)ranges[i].map, ranges[i].size);
+}
+
 /* The smallest cached range that holds `need` bytes. A much bigger one is split, so a
  * freed 8 MiB block serves the next 1 MiB request without a page fault and keeps its
  * remainder cached; the split costs one mprotect when guards must be re-drawn between
@@ -152,8 +156,8 @@ static uintptr_t pa_cache_take(size_t need, size_t guard, size_t *got) {
 
 /* Caches a freed mapping, merged with cached neighbours (the kernel hands out mappings
  * next to each other, so merging keeps big ranges together for big requests). Ranges
- * beyond the budget are evicted oldest first into `evict` for the caller to unmap
- * outside the lock; returns how many. */
+ * that waited purge_delay_ms, then those beyond the budget oldest first, are evicted into
+ * `evict` for the caller to unmap outside the lock; returns how many. */
 static size_t pa_cache_put(uintptr_t map, size_t size, size_t guard, pa_range_t evict[PA_LARGE_CACHE_SLOTS + 1]) {
     uint32_t now_ms = pa_os_now_ms(), since_ms = now_ms;
     for (size_t i = 0; i < pa_cache_count;) {
@@ -337,7 +341,7 @@ bool pa_large_free(void *p) {
     pa_unlock(&pa_large_lock);
     if (!kept) pa_os_unmap((void *)e.map, e.map_size);
     if (evict_size) pa_os_unmap((void *)evict_map, evict_size);
-    for (size_t i = 0; i < nevict; i++) pa_os_unmap((void *)evict[i].map, evict[i].size);
+    pa_unmap_ranges(evict, nevict);
     return true;
 }
 
@@ -398,7 +402,7 @@ void pa_large_decay(uint32_t now_ms) {
     pa_lock(&pa_large_lock);
     size_t n = pa_cache_expire(now_ms, evict);
     pa_unlock(&pa_large_lock);
-    for (size_t i = 0; i < n; i++) pa_os_unmap((void *)evict[i].map, evict[i].size);
+    pa_unmap_ranges(evict, n);
 }
 
 size_t pa_large_trim(void) {

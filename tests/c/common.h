@@ -78,13 +78,14 @@ static inline long first_overlap(range_t *r, size_t n) {
     return -1;
 }
 
-/* Resident set size of this process in KiB (VmRSS). */
+/* Milliseconds on the monotonic clock. */
 static inline long now_ms(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+/* Resident set size of this process in KiB (VmRSS). */
 static inline long rss_kib(void) {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
