@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Exported by glibc (GLIBC_2.2.5): the stdio list lock that glibc's fork takes before its
  * own malloc locks. Taking it before ours keeps that order, so a thread inside stdio that
@@ -15,43 +16,58 @@ extern void _IO_list_lock(void) __attribute__((weak));
 extern void _IO_list_unlock(void) __attribute__((weak));
 extern void _IO_list_resetlock(void) __attribute__((weak));
 
+/* The locks fork holds, in the order it takes them: the cache registry first, since arenas
+ * open only under it and the set of pools to lock must not grow meanwhile; then the pools
+ * of the open arenas, carving (taken inside pool locks) and large blocks. */
 #define PA_MAX_FORK_LOCKS (PA_NCLASS * PA_MAX_ARENAS + 3)
-static pa_lock_t *pa_fork_locks[PA_MAX_FORK_LOCKS];
-static int pa_nfork_locks;
+static uint32_t pa_fork_nlocks(uint32_t arenas) { return PA_NCLASS * arenas + 3; }
+static pa_lock_t *pa_fork_lock(uint32_t i, uint32_t arenas) {
+    if (i == 0) return &pa_tcache_lock;
+    if (--i < PA_NCLASS * arenas) return &pa_pools[i % arenas][i / arenas].lock;
+    return i == PA_NCLASS * arenas ? &pa_carve_lock : &pa_large_lock;
+}
 
 /* A signal handler may fork while this thread is inside fork's own handlers (glibc's
  * tst-mallocfork2 does exactly that), so each nesting level records its own locks. */
 #define PA_MAX_FORK_NESTING 8
 static struct {
-    bool taken[PA_MAX_FORK_LOCKS];
+    uint64_t taken[(PA_MAX_FORK_LOCKS + 63) / 64];
+    uint32_t arenas;                 /* arenas open when this level took its locks */
     bool interrupted;                /* fork from a handler that interrupted the allocator */
 } pa_fork_level[PA_MAX_FORK_NESTING];
 static int pa_fork_depth;
 
 static void pa_print_stats_at_exit(void);
 
+/* A lock this very thread holds means fork was called from a signal handler that
+ * interrupted us inside the allocator (or inside an outer fork); waiting would deadlock.
+ * The interrupted code finishes (and unlocks) in both processes once the handler returns. */
+static void pa_fork_take(int d, uint32_t i) {
+    pa_lock_t *l = pa_fork_lock(i, pa_fork_level[d].arenas);
+    if (pa_lock_held_by_me(l)) {
+        pa_fork_level[d].interrupted = true;
+    } else {
+        pa_lock(l);
+        pa_fork_level[d].taken[i / 64] |= (uint64_t)1 << (i % 64);
+    }
+}
+
 static void pa_fork_prepare(void) {
     if (_IO_list_lock) _IO_list_lock();
     int d = __atomic_fetch_add(&pa_fork_depth, 1, __ATOMIC_RELAXED);
     if (d >= PA_MAX_FORK_NESTING) pa_fatal("fork nested in signal handlers too deeply");
-    pa_fork_level[d].interrupted = false;
-    for (int i = 0; i < pa_nfork_locks; i++) {
-        /* A lock this very thread holds means fork was called from a signal handler that
-         * interrupted us inside the allocator (or inside an outer fork); waiting would
-         * deadlock. The interrupted code finishes (and unlocks) in both processes once the
-         * handler returns. */
-        bool mine = pa_lock_held_by_me(pa_fork_locks[i]);
-        pa_fork_level[d].taken[i] = !mine;
-        if (mine) pa_fork_level[d].interrupted = true;
-        else pa_lock(pa_fork_locks[i]);
-    }
+    memset(&pa_fork_level[d], 0, sizeof pa_fork_level[d]);
+    pa_fork_take(d, 0);
+    pa_fork_level[d].arenas = pa_arenas_used();
+    for (uint32_t i = 1; i < pa_fork_nlocks(pa_fork_level[d].arenas); i++) pa_fork_take(d, i);
 }
 
 /* Leaves the level only when done: a fork nested in here must not reuse its record. */
 static bool pa_fork_release(void) {
     int d = __atomic_load_n(&pa_fork_depth, __ATOMIC_RELAXED) - 1;
-    for (int i = pa_nfork_locks - 1; i >= 0; i--)
-        if (pa_fork_level[d].taken[i]) pa_unlock(pa_fork_locks[i]);
+    uint32_t arenas = pa_fork_level[d].arenas;
+    for (uint32_t i = pa_fork_nlocks(arenas); i-- > 0;)
+        if (pa_fork_level[d].taken[i / 64] >> (i % 64) & 1) pa_unlock(pa_fork_lock(i, arenas));
     bool interrupted = pa_fork_level[d].interrupted;
     __atomic_fetch_sub(&pa_fork_depth, 1, __ATOMIC_RELAXED);
     return interrupted;
@@ -80,11 +96,6 @@ void pa_init_slow(void) {
     pa_harden_init();
     pa_slab_init();
     pa_tcache_setup();
-    for (int c = 0; c < PA_NCLASS; c++)
-        for (uint32_t a = 0; a < pa_narenas; a++) pa_fork_locks[pa_nfork_locks++] = &pa_pools[a][c].lock;
-    pa_fork_locks[pa_nfork_locks++] = &pa_carve_lock; /* taken inside pool locks */
-    pa_fork_locks[pa_nfork_locks++] = &pa_large_lock;
-    pa_fork_locks[pa_nfork_locks++] = &pa_tcache_lock;
     atomic_store_explicit(&pa_heap.ready, 2, memory_order_release);
     /* Nothing writes the globals after this point; make that a guarantee. */
     if (pa_opt.protect_metadata) pa_os_readonly(&pa_ro, sizeof pa_ro);

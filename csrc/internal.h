@@ -80,18 +80,19 @@ typedef struct pa_class_s {
     uint64_t magic;                  /* reciprocal of size for exact slot division */
     uint32_t size;
     uint32_t nslots;                 /* slots per slab */
-    uint32_t state_shift;            /* log2 of the biggest power of two <= size: slots are
+    uint8_t state_shift;             /* log2 of the biggest power of two <= size: slots are
                                         at least that far apart, so the shifted offset names
                                         one slot without a division (at worst every other
                                         state byte is unused) */
-    uint32_t slab_shift;
-    uint32_t words;                  /* bitmap words per slab */
+    uint8_t slab_shift;
+    uint16_t words;                  /* bitmap words per slab */
+    uint16_t tcache_cap;
+    uint16_t first_slot;             /* where refills start scanning a slab (see pa_slab_init) */
     uint32_t max_slabs;
-    uint32_t tcache_cap;
-    uint32_t first_slot;             /* where refills start scanning a slab (see pa_slab_init) */
-    char *slab_records;              /* one per slab, record_bytes apart: all of a slab's
-                                        metadata side by side, so a class's first slabs touch
-                                        one metadata page */
+    char *first_record;              /* slab 0's record, in the block shared by all classes */
+    char *slab_records;              /* slab s >= 1 at slab_records + s * record_bytes: all of
+                                        a slab's metadata side by side, and a class's slabs'
+                                        records dense */
     uint32_t record_bytes;           /* a cache line multiple: no two slabs, which may belong
                                         to different arenas, share a line */
     uint32_t state_offset;           /* in a record: one state byte per slot, at (offset in
@@ -242,6 +243,8 @@ PA_HIDDEN uint32_t pa_thread_id(void);
 
 /* ---- slab.c: size classes and central pools --------------------------------------------- */
 PA_HIDDEN void pa_slab_init(void);
+PA_HIDDEN void pa_arena_open(uint32_t arena);
+PA_HIDDEN uint32_t pa_arenas_used(void);
 PA_HIDDEN void pa_slab_unreserve(void);
 PA_HIDDEN uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want);
 PA_HIDDEN void pa_central_free(int cls, void *const *ptrs, uint32_t n);
@@ -382,7 +385,7 @@ static inline bool pa_small_find(const void *p, pa_loc_t *loc) {
 }
 
 static inline pa_slab_t *pa_slab(const pa_class_t *k, uint32_t s) {
-    return (pa_slab_t *)(k->slab_records + (size_t)s * k->record_bytes);
+    return (pa_slab_t *)(s ? k->slab_records + (size_t)s * k->record_bytes : k->first_record);
 }
 
 static inline uint64_t *pa_slab_bits(const pa_class_t *k, uint32_t s) { return (uint64_t *)(pa_slab(k, s) + 1); }

@@ -18,8 +18,12 @@ pa_lock_t pa_carve_lock;             /* serialises carving and the switch to laz
  * costs only the address space it uses. Chosen when RLIMIT_AS is finite, which counts
  * reserved (even inaccessible) address space. */
 static bool pa_lazy;                 /* written under pa_carve_lock, read anywhere */
-static size_t pa_meta_mapped[PA_NCLASS]; /* lazy: leading bytes of each class's records mapped */
+static size_t pa_meta_mapped[PA_NCLASS]; /* lazy: leading bytes of each class's array mapped */
+static bool pa_nursery_mapped;       /* lazy: whether the slab-0 records are mapped */
 pa_pool_t pa_pools[PA_MAX_ARENAS][PA_NCLASS];
+/* Pools are set up when a thread is first given their arena: a single-threaded program
+ * never writes, and so never faults in, the pages of the pools it cannot use. */
+static _Atomic uint32_t pa_arenas_open;
 /* Bytes of empty slabs kept resident, over all pools: one budget, so a program that sweeps
  * through many classes does not keep a reserve in each of them. */
 static _Atomic size_t pa_retained;
@@ -52,32 +56,52 @@ static size_t pa_page_round(size_t n) {
     return (n + page - 1) & ~(page - 1);
 }
 
-/* Where in its first page a class's records start. Page-aligned records would put the
- * metadata of every class's first slabs, the busiest, into the same L1 sets, and more
- * classes in use than the cache has ways would evict each other on every malloc and free.
- * A stride of 7 lines, coprime with the 64 sets of a 32 KiB 8-way L1, spreads them. */
+/* The records of every class's slab 0 sit side by side in one block, the nursery, ahead of
+ * the per-class arrays: a small program uses a slab in each of a dozen classes or more,
+ * and giving each of those records a page of its own would cost more than the slabs' own
+ * touched pages. A class's later slabs have their records dense in its array. */
+static size_t pa_nursery_bytes(void) {
+    size_t n = 0;
+    for (int c = 0; c < PA_NCLASS; c++) n += pa_classes[c].record_bytes;
+    return pa_page_round(n);
+}
+
+/* Where in its first page a class's array starts. Page-aligned arrays would put the
+ * records of every class's busiest slabs into the same L1 sets, and more classes in use
+ * than the cache has ways would evict each other on every malloc and free. A stride of
+ * 7 lines, coprime with the 64 sets of a 32 KiB 8-way L1, spreads them. */
 static size_t pa_meta_color(const pa_class_t *k) { return ((size_t)(k - pa_classes) * 7 % 64) * 64; }
 
-/* Bytes of the records of slabs [0, n), from the first page. */
-static size_t pa_meta_bytes(const pa_class_t *k, size_t n) { return pa_meta_color(k) + n * k->record_bytes; }
+/* Bytes of a class's array holding the records of slabs [1, n), from its first page. */
+static size_t pa_meta_bytes(const pa_class_t *k, size_t n) {
+    return n <= 1 ? 0 : pa_meta_color(k) + (n - 1) * k->record_bytes;
+}
 
-/* Assigns each class its region of the heap and its slab records, laid out from m. */
+/* The first page of a class's array. */
+static char *pa_meta_array(const pa_class_t *k) { return k->slab_records + k->record_bytes - pa_meta_color(k); }
+
+/* Assigns each class its region of the heap and its slab records, laid out from m: the
+ * nursery, then the classes' arrays. */
 static void pa_layout(char *heap, char *m, uint32_t shift) {
     size_t region = (size_t)1 << shift;
     pa_heap.base = (uintptr_t)heap;
     pa_heap.span = region * PA_NCLASS;
     pa_heap.region_shift = shift;
+    char *nursery = m;
+    m += pa_nursery_bytes();
     for (int c = 0; c < PA_NCLASS; c++) {
         pa_class_t *k = &pa_classes[c];
         k->max_slabs = (uint32_t)(region >> k->slab_shift);
         k->base = heap + (size_t)c * region;
-        k->slab_records = m + pa_meta_color(k);
+        k->first_record = nursery;
+        nursery += k->record_bytes;
+        k->slab_records = m + pa_meta_color(k) - k->record_bytes;
         m += pa_page_round(pa_meta_bytes(k, k->max_slabs));
     }
 }
 
 static size_t pa_meta_total(uint32_t shift) {
-    size_t meta = 0;
+    size_t meta = pa_nursery_bytes();
     for (int c = 0; c < PA_NCLASS; c++)
         meta += pa_page_round(pa_meta_bytes(&pa_classes[c], ((size_t)1 << shift) >> pa_classes[c].slab_shift));
     return meta;
@@ -105,6 +129,7 @@ static bool pa_reserve_layout(void) {
             pa_os_protect(m + guard + meta, guard, false);
         }
         pa_layout(heap, m + guard, shift);
+        pa_nursery_mapped = true;
         for (int c = 0; c < PA_NCLASS; c++)
             pa_meta_mapped[c] = pa_page_round(pa_meta_bytes(&pa_classes[c], pa_classes[c].max_slabs));
         return true;
@@ -126,16 +151,34 @@ static void pa_lazy_layout(void) {
 
 /* Lazy: maps the records of slabs [0, s] that are not mapped yet. */
 static bool pa_meta_cover(int cls, const pa_class_t *k, uint32_t s) {
+    if (!pa_nursery_mapped) {
+        if (!pa_os_map_at(pa_classes[0].first_record, pa_nursery_bytes())) return false;
+        pa_nursery_mapped = true;
+    }
     size_t have = pa_meta_mapped[cls], need = pa_page_round(pa_meta_bytes(k, (size_t)s + 1));
     if (need <= have) return true;
-    if (!pa_os_map_at(k->slab_records - pa_meta_color(k) + have, need - have)) return false;
+    if (!pa_os_map_at(pa_meta_array(k) + have, need - have)) return false;
     pa_meta_mapped[cls] = need;
     return true;
 }
 
+/* Sets up the pools of arenas up to `arena`. Called under pa_tcache_lock (or before any
+ * thread exists), which fork holds, so a fork sees a fixed set of pools to lock. */
+void pa_arena_open(uint32_t arena) {
+    for (uint32_t a = atomic_load_explicit(&pa_arenas_open, memory_order_relaxed); a <= arena; a++) {
+        for (int c = 0; c < PA_NCLASS; c++) {
+            pa_pool_t *pool = &pa_pools[a][c];
+            for (int l = 0; l < PA_NLISTS; l++) pool->head[l] = pool->tail[l] = PA_NIL;
+            pool->rng = pa_secret ^ ((uint64_t)(c * PA_MAX_ARENAS + a + 1) * 0x9e3779b97f4a7c15ull);
+        }
+        atomic_store_explicit(&pa_arenas_open, a + 1, memory_order_release);
+    }
+}
+
+uint32_t pa_arenas_used(void) { return atomic_load_explicit(&pa_arenas_open, memory_order_acquire); }
+
 void pa_slab_init(void) {
-    /* Two arenas per CPU: enough that threads rarely share one. Pools of arenas beyond
-     * that are never touched, so they cost no memory. */
+    /* Two arenas per CPU: enough that threads rarely share one. */
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     pa_narenas = cpus < 1 ? 1 : cpus * 2 > PA_MAX_ARENAS ? PA_MAX_ARENAS : (uint32_t)cpus * 2;
     for (int c = 0; c < PA_NCLASS; c++) {
@@ -165,11 +208,8 @@ void pa_slab_init(void) {
          * bins still hold enough tiny objects to amortise the pool lock. */
         uint32_t cap = 32768 / k->size;
         k->tcache_cap = !pa_opt.tcache ? 0 : cap > PA_TCACHE_MAX_CAP ? PA_TCACHE_MAX_CAP : cap < 1 ? 1 : cap;
-        for (uint32_t a = 0; a < pa_narenas; a++) {
-            for (int l = 0; l < PA_NLISTS; l++) pa_pools[a][c].head[l] = pa_pools[a][c].tail[l] = PA_NIL;
-            pa_pools[a][c].rng = pa_secret ^ ((uint64_t)(c * PA_MAX_ARENAS + a + 1) * 0x9e3779b97f4a7c15ull);
-        }
     }
+    pa_arena_open(0);
 
     struct rlimit as;
     bool limited = getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY;
@@ -260,14 +300,15 @@ void pa_slab_unreserve(void) {
         size_t used = (size_t)n << k->slab_shift, region = (size_t)1 << pa_heap.region_shift;
         if (used < region) pa_os_unmap(k->base + used, region - used);
         size_t keep = pa_page_round(pa_meta_bytes(k, n)), all = pa_page_round(pa_meta_bytes(k, k->max_slabs));
-        if (keep < all) pa_os_unmap(k->slab_records - pa_meta_color(k) + keep, all - keep);
+        if (keep < all) pa_os_unmap(pa_meta_array(k) + keep, all - keep);
         pa_meta_mapped[c] = keep;
     }
     __atomic_store_n(&pa_lazy, true, __ATOMIC_RELAXED);
     pa_unlock(&pa_carve_lock);
     /* Purged slabs still hold their address space: unmap them too. */
+    uint32_t arenas = pa_arenas_used();
     for (int c = 0; c < PA_NCLASS; c++)
-        for (uint32_t a = 0; a < pa_narenas; a++) {
+        for (uint32_t a = 0; a < arenas; a++) {
             pa_pool_t *pool = &pa_pools[a][c];
             pa_lock(&pool->lock);
             for (uint32_t s; (s = pool->head[PA_LIST_PURGED]) != PA_NIL;) {
@@ -434,9 +475,10 @@ void pa_central_decay(void) {
         atomic_store_explicit(&pa_handed_peak, atomic_load_explicit(&pa_handed_bytes, memory_order_relaxed),
                               memory_order_relaxed);
     }
+    uint32_t arenas = pa_arenas_used();
     for (int c = 0; c < PA_NCLASS; c++) {
         const pa_class_t *k = &pa_classes[c];
-        for (uint32_t a = 0; a < pa_narenas; a++) {
+        for (uint32_t a = 0; a < arenas; a++) {
             pa_pool_t *pool = &pa_pools[a][c];
             uint32_t s = __atomic_load_n(&pool->tail[PA_LIST_EMPTY], __ATOMIC_RELAXED);
             if (s == PA_NIL) continue;
@@ -451,8 +493,9 @@ void pa_central_decay(void) {
 
 size_t pa_central_trim(void) {
     size_t released = 0;
+    uint32_t arenas = pa_arenas_used();
     for (int c = 0; c < PA_NCLASS; c++)
-        for (uint32_t a = 0; a < pa_narenas; a++) released += pa_central_purge(c, a);
+        for (uint32_t a = 0; a < arenas; a++) released += pa_central_purge(c, a);
     return released;
 }
 
@@ -470,12 +513,13 @@ int pa_class_for_alignment(size_t size, size_t alignment) {
 
 void pa_slab_stats(pyalloc_stats *st) {
     st->nclasses = PA_NCLASS;
+    uint32_t arenas = pa_arenas_used();
     for (int c = 0; c < PA_NCLASS; c++) {
         pa_class_t *k = &pa_classes[c];
         pyalloc_class_stats *cs = &st->classes[c];
         size_t slab_bytes = (size_t)1 << k->slab_shift;
         size_t purged = 0;
-        for (uint32_t a = 0; a < pa_narenas; a++) {
+        for (uint32_t a = 0; a < arenas; a++) {
             pa_pool_t *pool = &pa_pools[a][c];
             pa_lock(&pool->lock);
             purged += pool->count[PA_LIST_PURGED] + pool->count[PA_LIST_UNMAPPED];

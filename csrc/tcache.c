@@ -73,6 +73,7 @@ static pa_tcache_t *pa_tcache_obtain(void) {
         uint32_t arena = recycled ? tc->arena : 0;
         for (uint32_t a = 0; a < pa_narenas; a++)
             if (pa_arena_threads[a] < pa_arena_threads[arena]) arena = a;
+        pa_arena_open(arena);
         pa_arena_threads[arena]++;
         memset(tc, 0, sizeof(*tc));
         tc->arena = arena;
