@@ -125,6 +125,16 @@ static size_t pa_cache_expire(uint32_t now_ms, pa_range_t evict[PA_LARGE_CACHE_S
     return n;
 }
 
+/* Removes the range cached longest ago and returns it. */
+static pa_range_t pa_cache_take_oldest(void) {
+    size_t oldest = 0;
+    for (size_t i = 1; i < pa_cache_count; i++)
+        if (pa_cache[i].stamp < pa_cache[oldest].stamp) oldest = i;
+    pa_range_t r = pa_cache[oldest];
+    pa_cache_drop(oldest);
+    return r;
+}
+
 static void pa_unmap_ranges(const pa_range_t *ranges, size_t n) {
     for (size_t i = 0; i < n; i++) pa_os_unmap((void *)ranges[i].map, ranges[i].size);
 }
@@ -177,23 +187,11 @@ static size_t pa_cache_put(uintptr_t map, size_t size, size_t guard, pa_range_t 
         i++;
     }
     size_t n = 0;
-    if (pa_cache_count == PA_LARGE_CACHE_SLOTS) {
-        size_t oldest = 0;
-        for (size_t i = 1; i < pa_cache_count; i++)
-            if (pa_cache[i].stamp < pa_cache[oldest].stamp) oldest = i;
-        evict[n++] = pa_cache[oldest];
-        pa_cache_drop(oldest);
-    }
+    if (pa_cache_count == PA_LARGE_CACHE_SLOTS) evict[n++] = pa_cache_take_oldest();
     pa_cache[pa_cache_count++] = (pa_range_t){map, size, ++pa_cache_clock, since_ms};
     pa_cache_bytes += size;
     n += pa_cache_expire(now_ms, evict + n);
-    while (pa_cache_bytes > pa_opt.large_cache_bytes) {
-        size_t oldest = 0;
-        for (size_t i = 1; i < pa_cache_count; i++)
-            if (pa_cache[i].stamp < pa_cache[oldest].stamp) oldest = i;
-        evict[n++] = pa_cache[oldest];
-        pa_cache_drop(oldest);
-    }
+    while (pa_cache_bytes > pa_opt.large_cache_bytes) evict[n++] = pa_cache_take_oldest();
     return n;
 }
 
