@@ -104,19 +104,14 @@ static void *pa_large_checked(size_t n, size_t alignment, bool zero) {
     return p;
 }
 
-/* Everything that is not the plain fast path: hardening hooks, or a class region that ran
- * out of address space (served from a bigger class, then from a dedicated mapping). */
-static PA_NOINLINE void *pa_alloc_slow(size_t n, size_t alignment, bool zero) {
-    void *p;
-    if (pa_heap.hooks) {
-        p = pa_alloc_hardened(n, alignment, zero);
-    } else {
-        p = NULL;
-        if (!alignment && n <= PA_SMALL_MAX)
-            for (int c = pa_size_class(n) + 1; c < PA_NCLASS && !p; c++) p = pa_small_alloc(c);
-        if (p && zero) memset(p, 0, n);
-        if (!p) p = pa_large_alloc(n, alignment, zero);
-    }
+/* A class region that ran out of address space: served from a bigger class, then from a
+ * dedicated mapping. */
+static PA_NOINLINE void *pa_alloc_spill(size_t n, size_t alignment, bool zero) {
+    void *p = NULL;
+    if (!alignment && n <= PA_SMALL_MAX)
+        for (int c = pa_size_class(n) + 1; c < PA_NCLASS && !p; c++) p = pa_small_alloc(c);
+    if (p && zero) memset(p, 0, n);
+    if (!p) p = pa_large_alloc(n, alignment, zero);
     if (!p) errno = ENOMEM;
     return p;
 }
@@ -124,13 +119,13 @@ static PA_NOINLINE void *pa_alloc_slow(size_t n, size_t alignment, bool zero) {
 static inline void *pa_alloc(size_t n) {
     if (pa_likely(n <= PA_SMALL_MAX && !pa_heap.hooks)) {
         void *p = pa_small_alloc(pa_size_class(n));
-        return pa_likely(p != NULL) ? p : pa_alloc_slow(n, 0, false);
+        return pa_likely(p != NULL) ? p : pa_alloc_spill(n, 0, false);
     }
     if (n > PTRDIFF_MAX) {
         errno = ENOMEM;
         return NULL;
     }
-    return pa_heap.hooks ? pa_alloc_slow(n, 0, false) : pa_large_checked(n, 0, false);
+    return pa_heap.hooks ? pa_alloc_hardened(n, 0, false) : pa_large_checked(n, 0, false);
 }
 
 /* sole: every slab is the thread's own (pa_tcache_obtain), so the slab's owner need not be read. */
@@ -165,7 +160,10 @@ static inline void pa_release_inline(pa_tcache_t *tc, bool sole, const pa_loc_t 
     else pa_small_free_slow(loc, p);
 }
 
-void pa_release_small(const pa_loc_t *loc, void *p) { pa_release_inline(pa_tcache_current, false, loc, p); }
+void pa_release_small(const pa_loc_t *loc, void *p) {
+    pa_tcache_t *tc = pa_tcache_current;
+    pa_release_inline(tc, tc == __atomic_load_n(&pa_tcache_sole, __ATOMIC_RELAXED), loc, p);
+}
 
 /* Not in the small heap: a large block, or not ours at all. */
 static PA_COLD void pa_free_outside(void *p) {
@@ -229,12 +227,10 @@ static void *pa_aligned(size_t alignment, size_t n) {
     }
     pa_ensure_init();
     PA_COUNT(pa_tcache_current, naligned);
-    if (!pa_heap.hooks) {
-        int cls = pa_class_for_alignment(n, alignment);
-        void *p = cls >= 0 ? pa_small_alloc(cls) : NULL;
-        if (p) return p;
-    }
-    return pa_alloc_slow(n, alignment, false);
+    if (pa_heap.hooks) return pa_alloc_hardened(n, alignment, false);
+    int cls = pa_class_for_alignment(n, alignment);
+    void *p = cls >= 0 ? pa_small_alloc(cls) : NULL;
+    return p ? p : pa_alloc_spill(n, alignment, false);
 }
 
 PA_EXPORT void *PA_API(malloc)(size_t n) { return pa_alloc(n); }
@@ -248,9 +244,10 @@ PA_EXPORT void *PA_API(calloc)(size_t count, size_t size) {
         return NULL;
     }
     PA_COUNT(pa_tcache_current, ncalloc);
-    if (n > PA_SMALL_MAX || pa_heap.hooks) return pa_alloc_slow(n, 0, true);
+    if (pa_heap.hooks) return pa_alloc_hardened(n, 0, true);
+    if (n > PA_SMALL_MAX) return pa_large_checked(n, 0, true);
     void *p = pa_small_alloc(pa_size_class(n));
-    if (pa_unlikely(!p)) return pa_alloc_slow(n, 0, true);
+    if (pa_unlikely(!p)) return pa_alloc_spill(n, 0, true);
     return memset(p, 0, n);
 }
 

@@ -3,6 +3,8 @@
  * these options is on, so the `fast` and `default` profiles pay nothing for them. */
 #include "internal.h"
 
+#include <emmintrin.h>
+#include <errno.h>
 #include <string.h>
 
 #define PA_CANARY_SIZE 8
@@ -41,17 +43,33 @@ static void pa_check_canary(const void *p, const pa_loc_t *loc) {
     if (seen != want) pa_misuse("heap overflow", p, loc->cls);
 }
 
-/* A freed slot must still hold the fill when it is reused. Purged slabs read back as zero,
- * so with junk either pattern is accepted. */
-static void pa_verify_fill(const void *p, int cls) {
-    const uint64_t *w = p;           /* slots are 16-byte aligned multiples of 16 */
-    size_t words = pa_classes[cls].size / sizeof(uint64_t);
-    uint64_t pattern = pa_fill_byte() * 0x0101010101010101ull, not_fill = 0, not_zero = 0;
-    for (size_t i = 0; i < words; i++) {
-        not_fill |= w[i] ^ pattern;
-        not_zero |= w[i];
+/* How much of a freed slot holds the fill: with canaries, what its last owner asked for
+ * and the canary (rounded to whole vectors); the rest of the slot was fill or zero before
+ * and nothing may write there. Otherwise the whole slot. Read on reuse before the new
+ * owner's size replaces the old one's. */
+static size_t pa_filled_bytes(const pa_loc_t *loc) {
+    if (!(pa_heap.hooks & PA_HOOK_CANARY)) return pa_classes[loc->cls].size;
+    return (*pa_slot_reqsize(loc) + PA_CANARY_SIZE + 15) & ~(size_t)15;
+}
+
+/* Whether the first `bytes` of p (16-byte aligned, a multiple of 16) are all `fill` or all
+ * zero. Purged slabs read back as zero, so with junk either pattern is accepted. */
+static bool pa_holds_fill(const void *p, size_t bytes, uint8_t fill) {
+    const __m128i *v = p, *end = v + bytes / 16;
+    __m128i zero = _mm_setzero_si128(), any = zero;
+    if (!fill) {                     /* zero_on_free: one OR per 16 bytes */
+        for (; v + 4 <= end; v += 4)
+            any = _mm_or_si128(any, _mm_or_si128(_mm_or_si128(v[0], v[1]), _mm_or_si128(v[2], v[3])));
+        for (; v < end; v++) any = _mm_or_si128(any, *v);
+        return _mm_movemask_epi8(_mm_cmpeq_epi8(any, zero)) == 0xffff;
     }
-    if (not_fill && not_zero) pa_misuse("write after free", p, cls);
+    __m128i pattern = _mm_set1_epi8((char)fill), differs = zero;
+    for (; v < end; v++) {
+        any = _mm_or_si128(any, *v);
+        differs = _mm_or_si128(differs, _mm_xor_si128(*v, pattern));
+    }
+    return _mm_movemask_epi8(_mm_cmpeq_epi8(any, zero)) == 0xffff ||
+           _mm_movemask_epi8(_mm_cmpeq_epi8(differs, zero)) == 0xffff;
 }
 
 /* may_spill: an unaligned request may use a bigger class when its own region is full; an
@@ -62,7 +80,11 @@ static void *pa_small_hardened(int cls, size_t n, bool zero, bool may_spill) {
     if (!p) return NULL;
     pa_loc_t loc = pa_locate((uintptr_t)p - pa_heap.base);
     uint8_t *state = pa_slot_state(&loc);
-    if ((pa_heap.hooks & PA_HOOK_CHECK) && *state == PA_SLOT_FREED) pa_verify_fill(p, loc.cls);
+    if ((pa_heap.hooks & PA_HOOK_CHECK) && *state == PA_SLOT_FREED) {
+        size_t filled = pa_filled_bytes(&loc);
+        if (!pa_holds_fill(p, filled, pa_fill_byte())) pa_misuse("write after free", p, loc.cls);
+        if (filled >= n && !pa_fill_byte()) zero = false; /* just seen to be zeros */
+    }
     if (zero) memset(p, 0, n);
     if (pa_heap.hooks & PA_HOOK_CANARY) {
         *pa_slot_reqsize(&loc) = (uint32_t)n;
@@ -73,15 +95,18 @@ static void *pa_small_hardened(int cls, size_t n, bool zero, bool may_spill) {
     return p;
 }
 
+/* Every allocation while a hook is on. */
 void *pa_alloc_hardened(size_t n, size_t alignment, bool zero) {
-    pa_ensure_init();
     size_t need = n + (pa_heap.hooks & PA_HOOK_CANARY ? PA_CANARY_SIZE : 0);
     if (need <= PA_SMALL_MAX) {
         int cls = alignment ? pa_class_for_alignment(need, alignment) : pa_size_class(need);
         void *p = cls >= 0 ? pa_small_hardened(cls, n, zero, !alignment) : NULL;
         if (p) return p;
     }
-    return pa_large_alloc(n, alignment, zero);
+    pa_ensure_init();                /* hooks are visible to other threads while it runs */
+    void *p = pa_large_alloc(n, alignment, zero);
+    if (!p) errno = ENOMEM;
+    return p;
 }
 
 static void pa_quarantine_evict(pa_tcache_t *tc) {
@@ -101,7 +126,7 @@ void pa_free_hardened(void *p, const pa_loc_t *loc) {
     uint32_t hooks = pa_heap.hooks;
     size_t size = pa_classes[loc->cls].size;
     if (hooks & PA_HOOK_CANARY) pa_check_canary(p, loc);
-    if (hooks & PA_HOOK_FILL) memset(p, pa_fill_byte(), size);
+    if (hooks & PA_HOOK_FILL) memset(p, pa_fill_byte(), pa_filled_bytes(loc));
     pa_tcache_t *tc = pa_tcache_current;
     if ((hooks & PA_HOOK_QUARANTINE) && tc->qcap) {
         while (tc->qcount && (tc->qcount == tc->qcap || tc->qbytes + size > pa_opt.quarantine_bytes))
@@ -131,9 +156,14 @@ bool pa_resize_hardened(void *p, const pa_loc_t *loc, size_t n) {
     size_t size = pa_classes[loc->cls].size;
     if (need > size || (need <= size / 2 && pa_size_class(need) != loc->cls)) return false;
     if (pa_heap.hooks & PA_HOOK_CANARY) {
+        size_t was_filled = pa_filled_bytes(loc);
         *pa_slot_reqsize(loc) = (uint32_t)n;
         uint64_t c = pa_canary(p);
         memcpy((char *)p + n, &c, sizeof c);
+        /* free fills only up to the new size: what the block held beyond it goes now */
+        size_t filled = pa_filled_bytes(loc);
+        if ((pa_heap.hooks & PA_HOOK_FILL) && filled < was_filled)
+            memset((char *)p + filled, pa_fill_byte(), was_filled - filled);
     }
     return true;
 }

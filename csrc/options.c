@@ -71,7 +71,8 @@ static const pa_option_def_t pa_option_defs[] = {
      "freed blocks are filled with 0xdf instead of zeros, so reads after free stand out in a debugger"},
     {"check_write_after_free", PA_OPT_BOOL, PA_OPT_FIELD(check_write_after_free), {0, 0, 1, 1}, NULL, "0 or 1",
      "when a freed slot is reused, verify it still holds the free fill and abort naming a write after "
-     "free if not (implies zero_on_free unless junk)"},
+     "free if not (implies zero_on_free unless junk); with canaries the fill covers the freed block "
+     "and its canary, not the slot's rounding slack"},
     {"on_invalid_free", PA_OPT_ENUM, PA_OPT_FIELD(on_invalid_free), {0, 0, 0, 0}, pa_on_invalid_names,
      "abort, report, ignore",
      "what a free of a pointer this heap never handed out does: report prints the line and continues, "

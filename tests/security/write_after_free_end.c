@@ -1,0 +1,25 @@
+/* write the last byte of a freed 1000-byte block, then malloc and free that size until the slot comes back */
+/* With canaries, free clears and reuse verifies only what the last owner asked for (and its
+ * canary), not the slot's rounding slack; the block's own last byte must still be covered. */
+#include "probe.h"
+
+enum { SIZE = 1000 };
+
+int main(void) {
+    char *p = malloc(SIZE);
+    probe_target(p);
+    free(p);
+    ((volatile char *)p)[SIZE - 1] = 'X';
+    for (int i = 1; i <= 1000000; i++) {
+        void *q = malloc(SIZE);
+        if (q == p) {
+            printf("slot reused after %d mallocs\n", i);
+            probe_survived();
+            return 0;
+        }
+        free(q);
+    }
+    puts("slot never reused");
+    probe_survived();
+    return 0;
+}
