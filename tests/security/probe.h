@@ -25,4 +25,19 @@ static inline void probe_survived(void) {
     fflush(stdout);
 }
 
+/* Mallocs and frees `size` bytes until the allocator hands back `freed` (quarantine holds a
+ * freed slot back for up to 4096 later frees, or its byte budget), then reports how long
+ * that took: reuse is when pyalloc checks the slot for writes after free. */
+static inline void probe_await_reuse(const void *freed, size_t size) {
+    for (int i = 1; i <= 1000000; i++) {
+        void *q = malloc(size);
+        if (q == freed) {
+            printf("slot reused after %d mallocs\n", i);
+            return;
+        }
+        free(q);
+    }
+    puts("slot never reused");
+}
+
 #endif

@@ -10,16 +10,7 @@ int main(void) {
     probe_target(p);
     free(p);
     ((volatile char *)p)[SIZE - 1] = 'X';
-    for (int i = 1; i <= 1000000; i++) {
-        void *q = malloc(SIZE);
-        if (q == p) {
-            printf("slot reused after %d mallocs\n", i);
-            probe_survived();
-            return 0;
-        }
-        free(q);
-    }
-    puts("slot never reused");
+    probe_await_reuse(p, SIZE);
     probe_survived();
     return 0;
 }
