@@ -97,7 +97,7 @@ static inline void *pa_small_alloc(int cls) {
     return p;
 }
 
-static void *pa_large_checked(size_t n, size_t alignment, bool zero) {
+void *pa_large_checked(size_t n, size_t alignment, bool zero) {
     pa_ensure_init();
     void *p = pa_large_alloc(n, alignment, zero);
     if (!p) errno = ENOMEM;

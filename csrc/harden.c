@@ -4,7 +4,6 @@
 #include "internal.h"
 
 #include <emmintrin.h>
-#include <errno.h>
 #include <string.h>
 
 #define PA_CANARY_SIZE 8
@@ -103,10 +102,7 @@ void *pa_alloc_hardened(size_t n, size_t alignment, bool zero) {
         void *p = cls >= 0 ? pa_small_hardened(cls, n, zero, !alignment) : NULL;
         if (p) return p;
     }
-    pa_ensure_init();                /* hooks are visible to other threads while it runs */
-    void *p = pa_large_alloc(n, alignment, zero);
-    if (!p) errno = ENOMEM;
-    return p;
+    return pa_large_checked(n, alignment, zero); /* hooks are visible while init runs */
 }
 
 static void pa_quarantine_evict(pa_tcache_t *tc) {

@@ -267,6 +267,7 @@ extern pa_lock_t pa_large_lock PA_HIDDEN;
 
 /* ---- alloc.c --------------------------------------------------------------------------- */
 PA_HIDDEN void *pa_small_take_slow(int cls);
+PA_HIDDEN void *pa_large_checked(size_t n, size_t alignment, bool zero); /* sets errno */
 
 /* A free slot of class cls, not yet marked live; NULL when the class region is exhausted. */
 /* A slot enters a bin before the count covers it. Another thread may fork at any moment
