@@ -40,7 +40,7 @@ static const pa_option_def_t pa_option_defs[] = {
      "milliseconds, e.g. 0, 100, 1000",
      "how long a kept empty slab or cached large range waits for reuse before its pages go "
      "back to the OS"},
-    {"large_cache_bytes", PA_OPT_BYTES, PA_OPT_FIELD(large_cache_bytes), {64 * M, 32 * M, 32 * M, 0}, NULL,
+    {"large_cache_bytes", PA_OPT_BYTES, PA_OPT_FIELD(large_cache_bytes), {64 * M, 64 * M, 64 * M, 0}, NULL,
      "bytes, e.g. 0, 64M",
      "most bytes of freed large mappings kept for reuse (each for up to purge_delay_ms), "
      "sparing mmap and page faults; 0 unmaps at once so use after free of a large block faults"},
