@@ -107,13 +107,12 @@ void *pa_large_checked(size_t n, size_t alignment, bool zero) {
 /* A class region that ran out of address space: served from a bigger class, then from a
  * dedicated mapping. */
 static PA_NOINLINE void *pa_alloc_spill(size_t n, size_t alignment, bool zero) {
-    void *p = NULL;
     if (!alignment && n <= PA_SMALL_MAX)
-        for (int c = pa_size_class(n) + 1; c < PA_NCLASS && !p; c++) p = pa_small_alloc(c);
-    if (p && zero) memset(p, 0, n);
-    if (!p) p = pa_large_alloc(n, alignment, zero);
-    if (!p) errno = ENOMEM;
-    return p;
+        for (int c = pa_size_class(n) + 1; c < PA_NCLASS; c++) {
+            void *p = pa_small_alloc(c);
+            if (p) return zero ? memset(p, 0, n) : p;
+        }
+    return pa_large_checked(n, alignment, zero);
 }
 
 static inline void *pa_alloc(size_t n) {
