@@ -91,9 +91,21 @@ PA_NOINLINE void *pa_small_take_slow(int cls) {
     return b->items[--b->count];
 }
 
+static PA_NOINLINE void *pa_small_alloc_slow(int cls) {
+    void *p = pa_small_take_slow(cls);
+    if (p) pa_mark_live(cls, p);
+    return p;
+}
+
+/* pa_small_take with the state byte set; the bin's pop is spelled out so that a slot
+ * from it needs no NULL test. */
 static inline void *pa_small_alloc(int cls) {
-    void *p = pa_small_take(cls);
-    if (pa_likely(p != NULL)) pa_mark_live(cls, p);
+    pa_tcache_t *tc = pa_tcache_current;
+    pa_bin_t *b = &tc->bins[cls];
+    if (pa_unlikely(!b->count)) return pa_small_alloc_slow(cls);
+    tc->nmalloc[cls]++;
+    void *p = b->items[--b->count];
+    pa_mark_live(cls, p);
     return p;
 }
 
@@ -127,41 +139,55 @@ static inline void *pa_alloc(size_t n) {
     return pa_heap.hooks ? pa_alloc_hardened(n, 0, false) : pa_large_checked(n, 0, false);
 }
 
-/* sole: every slab is the thread's own (pa_tcache_obtain), so the slab's owner need not be read. */
-static inline void pa_bin_put(pa_tcache_t *tc, bool sole, const pa_loc_t *loc, void *p) {
-    pa_bin_t *b = &tc->bins[loc->cls];
-    if (pa_likely(sole || pa_slab(&pa_classes[loc->cls], loc->slab)->arena == tc->arena)) pa_bin_push(b, p);
+/* local: the slot's slab belongs to the thread's arena; always so while the thread is the
+ * only one (sole, see pa_tcache_obtain), which spares reading the slab's owner. */
+static inline void pa_bin_put(pa_tcache_t *tc, int cls, bool local, void *p) {
+    pa_bin_t *b = &tc->bins[cls];
+    if (pa_likely(local)) pa_bin_push(b, p);
     else pa_bin_push_remote(b, p);
-    tc->nfree[loc->cls]++;
+    tc->nfree[cls]++;
 }
 
-static PA_NOINLINE void pa_small_free_slow(const pa_loc_t *loc, void *p) {
+static inline bool pa_slab_is_local(const pa_tcache_t *tc, const pa_loc_t *loc) {
+    return pa_slab(&pa_classes[loc->cls], loc->slab)->arena == tc->arena;
+}
+
+/* A full bin, or no cache yet. Takes only p so that the fast path's locals stay in registers. */
+static PA_NOINLINE void pa_small_free_slow(void *p) {
+    pa_loc_t loc = pa_locate((uintptr_t)p - pa_heap.base);
     pa_tcache_t *tc = pa_tcache_current;
     if (tc == &pa_tcache_none) tc = pa_tcache_init_thread();
     if (!tc) {
-        pa_central_free(loc->cls, &p, 1);
-        __atomic_fetch_add(&pa_pools[0][loc->cls].nfree_direct, 1, __ATOMIC_RELAXED);
+        pa_central_free(loc.cls, &p, 1);
+        __atomic_fetch_add(&pa_pools[0][loc.cls].nfree_direct, 1, __ATOMIC_RELAXED);
         return;
     }
-    pa_bin_t *b = &tc->bins[loc->cls];
+    pa_bin_t *b = &tc->bins[loc.cls];
     if (b->count + b->nremote == b->cap) {
         pa_tcache_gc_tick(tc);
-        if (b->nremote) pa_tcache_flush_remote(tc, loc->cls);
-        else pa_tcache_flush_bin(tc, loc->cls, b->cap / 2);
+        if (b->nremote) pa_tcache_flush_remote(tc, loc.cls);
+        else pa_tcache_flush_bin(tc, loc.cls, b->cap / 2);
     }
-    pa_bin_put(tc, false, loc, p);
+    pa_bin_put(tc, loc.cls, pa_slab_is_local(tc, &loc), p);
 }
 
 /* Returns a slot that is already marked freed to the thread's bin. */
-static inline void pa_release_inline(pa_tcache_t *tc, bool sole, const pa_loc_t *loc, void *p) {
-    pa_bin_t *b = &tc->bins[loc->cls];
-    if (pa_likely(b->count + b->nremote < b->cap)) pa_bin_put(tc, sole, loc, p);
-    else pa_small_free_slow(loc, p);
-}
-
 void pa_release_small(const pa_loc_t *loc, void *p) {
     pa_tcache_t *tc = pa_tcache_current;
-    pa_release_inline(tc, tc == __atomic_load_n(&pa_tcache_sole, __ATOMIC_RELAXED), loc, p);
+    pa_bin_t *b = &tc->bins[loc->cls];
+    if (b->count + b->nremote >= b->cap) {
+        pa_small_free_slow(p);
+        return;
+    }
+    bool sole = tc == __atomic_load_n(&pa_tcache_sole, __ATOMIC_RELAXED);
+    pa_bin_put(tc, loc->cls, sole || pa_slab_is_local(tc, loc), p);
+}
+
+/* A free whose state byte was not LIVE: says which misuse it was. */
+static PA_COLD void pa_free_misuse(void *p) {
+    pa_loc_t loc = pa_locate((uintptr_t)p - pa_heap.base);
+    if (__atomic_load_n(pa_slot_state(&loc), __ATOMIC_RELAXED) >= PA_SLOT_FREED) pa_misuse("double free", p, loc.cls);
+    pa_invalid_free(p, loc.cls);
 }
 
 /* Not in the small heap: a large block, or not ours at all. */
@@ -179,19 +205,21 @@ static inline void pa_free(void *p) {
             pa_invalid_free(p, loc.cls);
             return;
         }
+        const pa_class_t *k = &pa_classes[loc.cls];
+        pa_slab_t *slab = pa_slab(k, loc.slab);
         pa_tcache_t *tc = pa_tcache_current;
         bool sole = tc == __atomic_load_n(&pa_tcache_sole, __ATOMIC_RELAXED);
-        if (pa_unlikely(!pa_mark_freed(pa_slot_state(&loc), tc, sole))) {
-            uint8_t old = __atomic_load_n(pa_slot_state(&loc), __ATOMIC_RELAXED);
-            if (old >= PA_SLOT_FREED) pa_misuse("double free", p, loc.cls);
-            pa_invalid_free(p, loc.cls);
+        if (pa_unlikely(!pa_mark_freed(pa_record_states(k, slab) + loc.index, tc, sole))) {
+            pa_free_misuse(p);
             return;
         }
         if (pa_unlikely(pa_heap.hooks)) {
-            pa_free_hardened(p, &loc);
+            pa_free_hardened(p);
             return;
         }
-        pa_release_inline(tc, sole, &loc, p);
+        pa_bin_t *b = &tc->bins[loc.cls];
+        if (pa_likely(b->count + b->nremote < b->cap)) pa_bin_put(tc, loc.cls, sole || slab->arena == tc->arena, p);
+        else pa_small_free_slow(p);
         return;
     }
     if (p) pa_free_outside(p);

@@ -118,11 +118,12 @@ void pa_quarantine_drain(pa_tcache_t *tc) {
     while (tc->qcount) pa_quarantine_evict(tc);
 }
 
-void pa_free_hardened(void *p, const pa_loc_t *loc) {
+void pa_free_hardened(void *p) {
+    pa_loc_t loc = pa_locate((uintptr_t)p - pa_heap.base);
     uint32_t hooks = pa_heap.hooks;
-    size_t size = pa_classes[loc->cls].size;
-    if (hooks & PA_HOOK_CANARY) pa_check_canary(p, loc);
-    if (hooks & PA_HOOK_FILL) memset(p, pa_fill_byte(), pa_filled_bytes(loc));
+    size_t size = pa_classes[loc.cls].size;
+    if (hooks & PA_HOOK_CANARY) pa_check_canary(p, &loc);
+    if (hooks & PA_HOOK_FILL) memset(p, pa_fill_byte(), pa_filled_bytes(&loc));
     pa_tcache_t *tc = pa_tcache_current;
     if ((hooks & PA_HOOK_QUARANTINE) && tc->qcap) {
         while (tc->qcount && (tc->qcount == tc->qcap || tc->qbytes + size > pa_opt.quarantine_bytes))
@@ -133,7 +134,7 @@ void pa_free_hardened(void *p, const pa_loc_t *loc) {
         tc->qbytes += size;
         return;
     }
-    pa_release_small(loc, p);
+    pa_release_small(&loc, p);
 }
 
 /* With canaries the usable size is what was asked for: writing up to it must not trip the

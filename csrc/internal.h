@@ -310,7 +310,7 @@ static inline void *pa_small_take(int cls) {
 /* ---- harden.c -------------------------------------------------------------------------- */
 PA_HIDDEN void pa_harden_init(void);
 PA_HIDDEN void *pa_alloc_hardened(size_t n, size_t alignment, bool zero);
-PA_HIDDEN void pa_free_hardened(void *p, const pa_loc_t *loc);
+PA_HIDDEN void pa_free_hardened(void *p);
 PA_HIDDEN size_t pa_usable_hardened(const void *p, const pa_loc_t *loc);
 PA_HIDDEN bool pa_resize_hardened(void *p, const pa_loc_t *loc, size_t n);
 PA_HIDDEN void pa_quarantine_drain(pa_tcache_t *tc);
@@ -391,9 +391,11 @@ static inline pa_slab_t *pa_slab(const pa_class_t *k, uint32_t s) {
 
 static inline uint64_t *pa_slab_bits(const pa_class_t *k, uint32_t s) { return (uint64_t *)(pa_slab(k, s) + 1); }
 
-static inline uint8_t *pa_slab_states(const pa_class_t *k, uint32_t s) {
-    return (uint8_t *)pa_slab(k, s) + k->state_offset;
+static inline uint8_t *pa_record_states(const pa_class_t *k, pa_slab_t *record) {
+    return (uint8_t *)record + k->state_offset;
 }
+
+static inline uint8_t *pa_slab_states(const pa_class_t *k, uint32_t s) { return pa_record_states(k, pa_slab(k, s)); }
 
 static inline uint8_t *pa_slot_state(const pa_loc_t *loc) {
     return pa_slab_states(&pa_classes[loc->cls], loc->slab) + loc->index;
