@@ -27,6 +27,10 @@ static _Atomic uint32_t pa_arenas_open;
 /* Bytes of empty slabs kept resident, over all pools: one budget, so a program that sweeps
  * through many classes does not keep a reserve in each of them. */
 static _Atomic size_t pa_retained;
+/* No kept empty slab expires before this (ms clock): the sweep, which runs every few slow
+ * paths of every thread, skips the walk over all pools until then. A lower bound: a slab
+ * reused meanwhile only costs one walk that purges nothing. */
+static _Atomic uint32_t pa_decay_due_ms;
 /* Bytes of slots out of the pools (in use or cached), and their peak in the current and the
  * previous window. Empty slabs stay resident only while they and the slots out fit in that
  * recent peak: a heap that breathes (trees built and torn down, requests come and gone)
@@ -281,6 +285,12 @@ static uint8_t pa_purge_slab(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
     return PA_LIST_PURGED;
 }
 
+static void pa_decay_due_at_most(uint32_t due) {
+    uint32_t was = atomic_load(&pa_decay_due_ms);
+    while ((int32_t)(due - was) < 0 && !atomic_compare_exchange_weak(&pa_decay_due_ms, &was, due)) {
+    }
+}
+
 /* Purges the pool's empty slabs that have waited purge_delay_ms for reuse, longest-idle first. */
 static void pa_purge_expired(const pa_class_t *k, pa_pool_t *pool, uint32_t now) {
     for (uint32_t s; (s = pool->tail[PA_LIST_EMPTY]) != PA_NIL;) {
@@ -436,6 +446,7 @@ void pa_central_free(int cls, void *const *ptrs, uint32_t n) {
                 pa_purge_expired(k, pool, now);
                 sl->emptied_ms = now;
                 pa_list_push(k, pool, loc.slab, PA_LIST_EMPTY);
+                pa_decay_due_at_most(now + (uint32_t)pa_opt.purge_delay_ms);
             } else {
                 pa_list_push(k, pool, loc.slab, pa_purge_slab(k, pool, loc.slab));
             }
@@ -475,6 +486,13 @@ void pa_central_decay(void) {
         atomic_store_explicit(&pa_handed_peak, atomic_load_explicit(&pa_handed_bytes, memory_order_relaxed),
                               memory_order_relaxed);
     }
+    pa_large_decay(now);
+    if (!atomic_load_explicit(&pa_retained, memory_order_relaxed) || (int32_t)(now - atomic_load(&pa_decay_due_ms)) < 0)
+        return;
+    /* Slabs kept from now on expire no sooner than this; those still kept after the walk
+     * lower it again. Raised before the walk by an exchange, which sees any lowering made
+     * so far and with it the push that came before it: no kept slab is missed. */
+    atomic_exchange(&pa_decay_due_ms, now + (uint32_t)pa_opt.purge_delay_ms);
     uint32_t arenas = pa_arenas_used();
     for (int c = 0; c < PA_NCLASS; c++) {
         const pa_class_t *k = &pa_classes[c];
@@ -482,13 +500,17 @@ void pa_central_decay(void) {
             pa_pool_t *pool = &pa_pools[a][c];
             uint32_t s = __atomic_load_n(&pool->tail[PA_LIST_EMPTY], __ATOMIC_RELAXED);
             if (s == PA_NIL) continue;
-            if (now - __atomic_load_n(&pa_slab(k, s)->emptied_ms, __ATOMIC_RELAXED) < pa_opt.purge_delay_ms) continue;
-            pa_lock(&pool->lock);
-            pa_purge_expired(k, pool, now);
-            pa_unlock(&pool->lock);
+            uint32_t emptied = __atomic_load_n(&pa_slab(k, s)->emptied_ms, __ATOMIC_RELAXED);
+            if (now - emptied >= pa_opt.purge_delay_ms) {
+                pa_lock(&pool->lock);
+                pa_purge_expired(k, pool, now);
+                s = pool->tail[PA_LIST_EMPTY];
+                emptied = s == PA_NIL ? now : pa_slab(k, s)->emptied_ms;
+                pa_unlock(&pool->lock);
+            }
+            if (s != PA_NIL) pa_decay_due_at_most(emptied + (uint32_t)pa_opt.purge_delay_ms);
         }
     }
-    pa_large_decay(now);
 }
 
 size_t pa_central_trim(void) {
