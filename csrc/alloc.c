@@ -59,12 +59,6 @@ static uint32_t pa_bin_refill(pa_tcache_t *tc, int cls) {
     /* Refills start small and double up to half the bin: a short-lived thread
      * does not pull (and at exit push back) whole bins of slots it never uses. */
     if (b->fill < b->cap / 2) b->fill = b->fill * 2 < b->cap / 2 ? b->fill * 2 : b->cap / 2;
-    if (pa_opt.randomize < 2) /* central hands out ascending addresses: pop them in that order */
-        for (uint32_t i = 0; i < n / 2; i++) {
-            void *t = b->items[i];
-            b->items[i] = b->items[n - 1 - i];
-            b->items[n - 1 - i] = t;
-        }
     atomic_signal_fence(memory_order_seq_cst); /* see pa_bin_push */
     b->count = n;
     return n;

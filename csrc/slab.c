@@ -371,6 +371,8 @@ static uint32_t pa_pick_slab(int cls, pa_class_t *k, pa_pool_t *pool, uint32_t a
     return pa_carve_slab(cls, k, arena);
 }
 
+/* Takes up to `want` free slots into out[0, n) and returns n. They are listed in stack
+ * order, the lowest address last, so a bin popping from the top hands them out ascending. */
 uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want) {
     pa_class_t *k = &pa_classes[cls];
     pa_pool_t *pool = &pa_pools[arena][cls];
@@ -381,6 +383,8 @@ uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want) {
         if (s == PA_NIL) break;
         pa_slab_t *sl = pa_slab(k, s);
         uint64_t *bits = pa_slab_bits(k, s);
+        char *slab_start = pa_slot_addr(cls, s, 0);
+        uint32_t n_before = n;
         /* Slots are taken in address order from `start`, wrapping around: the first word
          * is visited twice, for the slots from start on and at the end for those before. */
         uint32_t start = pa_opt.randomize ? (uint32_t)(pa_rng_next(&pool->rng) % k->nslots) : k->first_slot;
@@ -388,16 +392,12 @@ uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want) {
         for (uint32_t i = 0; i <= k->words && n < want; i++) {
             uint32_t w = (start / 64 + i) % k->words;
             uint64_t mask = i == 0 ? from_start : i == k->words ? ~from_start : ~(uint64_t)0;
-            uint64_t avail = bits[w] & mask, taken = 0;
-            while (avail && n < want) {
-                uint64_t low = avail & -avail;
-                avail ^= low;
-                taken |= low;
-                out[n++] = pa_slot_addr(cls, s, w * 64 + (uint32_t)__builtin_ctzll(low));
-                sl->nfree--;
-            }
-            bits[w] &= ~taken;
+            uint64_t offered = bits[w] & mask, avail = offered;
+            for (; avail && n < want; avail &= avail - 1)
+                out[want - ++n] = slab_start + (size_t)(w * 64 + (uint32_t)__builtin_ctzll(avail)) * k->size;
+            bits[w] &= ~(offered ^ avail);
         }
+        sl->nfree = (uint16_t)(sl->nfree - (n - n_before));
         if (sl->list != PA_LIST_PARTIAL) {
             pa_list_remove(k, pool, s);
             if (sl->nfree) pa_list_push(k, pool, s, PA_LIST_PARTIAL);
@@ -405,6 +405,7 @@ uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want) {
             pa_list_remove(k, pool, s);
         }
     }
+    if (n < want) memmove(out, out + want - n, n * sizeof(void *));
     if (pa_opt.randomize >= 2)
         for (uint32_t i = n; i > 1; i--) {
             uint32_t j = (uint32_t)(pa_rng_next(&pool->rng) % i);
@@ -418,37 +419,49 @@ uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want) {
     return n;
 }
 
-/* Slots go back to the pool owning their slab, which may be another thread's arena:
- * consecutive slots usually share one, so the lock is only switched when the owner changes. */
+/* Slots go back to the pool owning their slab, which may be another thread's arena. A bin
+ * lists runs of slots from one slab, so the slab's owner, list and counts are dealt with
+ * once per run, and the lock only switched when the owner changes. */
 void pa_central_free(int cls, void *const *ptrs, uint32_t n) {
     pa_class_t *k = &pa_classes[cls];
     pa_pool_t *pool = NULL;
     atomic_fetch_sub_explicit(&pa_handed_bytes, (size_t)n * k->size, memory_order_relaxed);
-    for (uint32_t i = 0; i < n; i++) {
-        pa_loc_t loc = pa_locate((uintptr_t)ptrs[i] - pa_heap.base);
-        pa_slab_t *sl = pa_slab(k, loc.slab);
+    for (uint32_t i = 0; i < n;) {
+        size_t off = (size_t)((char *)ptrs[i] - k->base);
+        uint32_t s = (uint32_t)(off >> k->slab_shift);
+        pa_slab_t *sl = pa_slab(k, s);
         pa_pool_t *owner = &pa_pools[sl->arena][cls];
         if (owner != pool) {
             if (pool) pa_unlock(&pool->lock);
             pool = owner;
             pa_lock(&pool->lock);
         }
-        uint64_t *word = &pa_slab_bits(k, loc.slab)[loc.slot / 64];
-        uint64_t bit = (uint64_t)1 << (loc.slot % 64);
-        if (pa_unlikely(*word & bit)) pa_fatal("internal error: slot freed twice into the central pool");
-        *word |= bit;
-        pool->handed--;
-        if (++sl->nfree == 1) pa_list_push(k, pool, loc.slab, PA_LIST_PARTIAL);
+        uint64_t *bits = pa_slab_bits(k, s);
+        size_t slab_start = (size_t)s << k->slab_shift;
+        uint32_t run = 0;
+        do {
+            uint32_t slot = (uint32_t)(((off - slab_start) * k->magic) >> PA_DIV_SHIFT);
+            uint64_t bit = (uint64_t)1 << (slot % 64);
+            if (pa_unlikely(bits[slot / 64] & bit)) pa_fatal("internal error: slot freed twice into the central pool");
+            bits[slot / 64] |= bit;
+            run++;
+            if (++i == n) break;
+            off = (size_t)((char *)ptrs[i] - k->base);
+        } while ((off >> k->slab_shift) == s);
+        pool->handed -= run;
+        uint32_t was_free = sl->nfree;
+        sl->nfree = (uint16_t)(was_free + run);
+        if (!was_free) pa_list_push(k, pool, s, PA_LIST_PARTIAL);
         if (sl->nfree == k->nslots) {
-            pa_list_remove(k, pool, loc.slab);
+            pa_list_remove(k, pool, s);
             if (pa_retain(k)) {
                 uint32_t now = pa_os_now_ms();
                 pa_purge_expired(k, pool, now);
                 sl->emptied_ms = now;
-                pa_list_push(k, pool, loc.slab, PA_LIST_EMPTY);
+                pa_list_push(k, pool, s, PA_LIST_EMPTY);
                 pa_decay_due_at_most(now + (uint32_t)pa_opt.purge_delay_ms);
             } else {
-                pa_list_push(k, pool, loc.slab, pa_purge_slab(k, pool, loc.slab));
+                pa_list_push(k, pool, s, pa_purge_slab(k, pool, s));
             }
         }
     }
