@@ -1222,6 +1222,23 @@ def _split(values):
     return [v for item in values or [] for v in item.split(",") if v] or None
 
 
+def _split_allocators(values):
+    """_split that keeps a pyalloc:OPTIONS spec whole: in `pyalloc:canary=1,guard=0` the
+    comma separates options, as it does in PYALLOC_OPTIONS, not allocators."""
+    specs = []
+    for v in _split(values) or []:
+        if specs and specs[-1].startswith("pyalloc:") and v.partition("=")[0] in _pyalloc_option_names():
+            specs[-1] += "," + v
+        else:
+            specs.append(v)
+    return specs or None
+
+
+def _pyalloc_option_names():
+    from .introspect import options
+    return {o.name for o in options()}
+
+
 def add_parser(subparsers):
     p = subparsers.add_parser(
         "bench", help="compare pyalloc with glibc, jemalloc, mimalloc and tcmalloc",
@@ -1270,7 +1287,7 @@ def main(args):
     out = args.out or "pyalloc-bench-" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     command = "pyalloc " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["bench"] else None
     try:
-        suite = run_suite(_split(args.workloads), _split(args.allocators), args.repeat, args.quick, threads,
+        suite = run_suite(_split(args.workloads), _split_allocators(args.allocators), args.repeat, args.quick, threads,
                           args.seed, progress=ProgressBar(), command=command or "pyalloc bench")
     except ValueError as e:
         args.parser.error(str(e))

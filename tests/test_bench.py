@@ -80,6 +80,17 @@ def test_command_reports_and_rejects_a_corrupting_allocator(tmp_path, corrupting
     assert "wrote %s" % (out / "results.md") in capsys.readouterr().out
 
 
+def test_command_keeps_the_options_of_one_pyalloc_allocator_together(tmp_path):
+    out = tmp_path / "out"
+    spec = "pyalloc:canary=1,zero_on_free=1"
+    status = cli.main(["bench", "--quick", "--workloads", WORKLOAD, "--allocators", spec + ",mimalloc",
+                       "--repeat", "1", "--no-charts", "--out", str(out)])
+    report = json.loads((out / "results.json").read_text())
+    assert {r["allocator"] for r in report["results"]} == {"glibc", spec, "mimalloc"}, \
+        "the comma between two options was taken for one between two allocators"
+    assert status == 0
+
+
 def test_api_returns_results_and_reports_a_missing_allocator():
     results = bench.run(WORKLOAD, allocators=["pyalloc-default", "gone=/nonexistent/libgone.so"],
                         repeat=1, quick=True)
