@@ -83,10 +83,10 @@ def test_command_reports_and_rejects_a_corrupting_allocator(tmp_path, corrupting
 def test_command_keeps_the_options_of_one_pyalloc_allocator_together(tmp_path):
     out = tmp_path / "out"
     spec = "pyalloc:canary=1,zero_on_free=1"
-    status = cli.main(["bench", "--quick", "--workloads", WORKLOAD, "--allocators", spec + ",mimalloc",
+    status = cli.main(["bench", "--quick", "--workloads", WORKLOAD, "--allocators", spec + ",pyalloc-default",
                        "--repeat", "1", "--no-charts", "--out", str(out)])
     report = json.loads((out / "results.json").read_text())
-    assert {r["allocator"] for r in report["results"]} == {"glibc", spec, "mimalloc"}, \
+    assert {r["allocator"] for r in report["results"]} == {"glibc", spec, "pyalloc-default"}, \
         "the comma between two options was taken for one between two allocators"
     assert status == 0
 
