@@ -81,8 +81,7 @@ PA_NOINLINE void *pa_small_take_slow(int cls) {
         if (b->nremote >= b->fill) pa_bin_adopt_remote(b);
         else if (!pa_bin_refill(tc, cls)) return NULL;
     }
-    tc->nmalloc[cls]++;
-    return b->items[--b->count];
+    return pa_bin_pop(tc, cls);
 }
 
 static PA_NOINLINE void *pa_small_alloc_slow(int cls) {
@@ -91,14 +90,12 @@ static PA_NOINLINE void *pa_small_alloc_slow(int cls) {
     return p;
 }
 
-/* pa_small_take with the state byte set; the bin's pop is spelled out so that a slot
- * from it needs no NULL test. */
+/* pa_small_take with the state byte set, the bin test spelled out so that a slot popped
+ * from the bin needs no NULL test. */
 static inline void *pa_small_alloc(int cls) {
     pa_tcache_t *tc = pa_tcache_current;
-    pa_bin_t *b = &tc->bins[cls];
-    if (pa_unlikely(!b->count)) return pa_small_alloc_slow(cls);
-    tc->nmalloc[cls]++;
-    void *p = b->items[--b->count];
+    if (pa_unlikely(!tc->bins[cls].count)) return pa_small_alloc_slow(cls);
+    void *p = pa_bin_pop(tc, cls);
     pa_mark_live(cls, p);
     return p;
 }
@@ -142,10 +139,6 @@ static inline void pa_bin_put(pa_tcache_t *tc, int cls, bool local, void *p) {
     tc->nfree[cls]++;
 }
 
-static inline bool pa_slab_is_local(const pa_tcache_t *tc, const pa_loc_t *loc) {
-    return pa_slab(&pa_classes[loc->cls], loc->slab)->arena == tc->arena;
-}
-
 /* A full bin, or no cache yet. Takes only p so that the fast path's locals stay in registers. */
 static PA_NOINLINE void pa_small_free_slow(void *p) {
     pa_loc_t loc = pa_locate((uintptr_t)p - pa_heap.base);
@@ -162,19 +155,20 @@ static PA_NOINLINE void pa_small_free_slow(void *p) {
         if (b->nremote) pa_tcache_flush_remote(tc, loc.cls);
         else pa_tcache_flush_bin(tc, loc.cls, b->cap / 2);
     }
-    pa_bin_put(tc, loc.cls, pa_slab_is_local(tc, &loc), p);
+    pa_bin_put(tc, loc.cls, pa_slab(&pa_classes[loc.cls], loc.slab)->arena == tc->arena, p);
 }
 
-/* Returns a slot that is already marked freed to the thread's bin. */
+/* Returns a slot that is already marked freed to the thread's bin; slab is its record. */
+static inline void pa_release(pa_tcache_t *tc, bool sole, int cls, const pa_slab_t *slab, void *p) {
+    pa_bin_t *b = &tc->bins[cls];
+    if (pa_likely(b->count + b->nremote < b->cap)) pa_bin_put(tc, cls, sole || slab->arena == tc->arena, p);
+    else pa_small_free_slow(p);
+}
+
 void pa_release_small(const pa_loc_t *loc, void *p) {
     pa_tcache_t *tc = pa_tcache_current;
-    pa_bin_t *b = &tc->bins[loc->cls];
-    if (b->count + b->nremote >= b->cap) {
-        pa_small_free_slow(p);
-        return;
-    }
-    bool sole = tc == __atomic_load_n(&pa_tcache_sole, __ATOMIC_RELAXED);
-    pa_bin_put(tc, loc->cls, sole || pa_slab_is_local(tc, loc), p);
+    pa_release(tc, tc == __atomic_load_n(&pa_tcache_sole, __ATOMIC_RELAXED), loc->cls,
+               pa_slab(&pa_classes[loc->cls], loc->slab), p);
 }
 
 /* A free whose state byte was not LIVE: says which misuse it was. */
@@ -211,9 +205,7 @@ static inline void pa_free(void *p) {
             pa_free_hardened(p);
             return;
         }
-        pa_bin_t *b = &tc->bins[loc.cls];
-        if (pa_likely(b->count + b->nremote < b->cap)) pa_bin_put(tc, loc.cls, sole || slab->arena == tc->arena, p);
-        else pa_small_free_slow(p);
+        pa_release(tc, sole, loc.cls, slab, p);
         return;
     }
     if (p) pa_free_outside(p);

@@ -297,13 +297,16 @@ static inline uint32_t pa_bin_take_remote(pa_bin_t *b, void **dst) {
     return n;
 }
 
+/* Hands out the bin's top slot; the bin must not be empty. */
+static inline void *pa_bin_pop(pa_tcache_t *tc, int cls) {
+    pa_bin_t *b = &tc->bins[cls];
+    tc->nmalloc[cls]++;
+    return b->items[--b->count];
+}
+
 static inline void *pa_small_take(int cls) {
     pa_tcache_t *tc = pa_tcache_current;
-    pa_bin_t *b = &tc->bins[cls];
-    if (pa_likely(b->count)) {
-        tc->nmalloc[cls]++;
-        return b->items[--b->count];
-    }
+    if (pa_likely(tc->bins[cls].count)) return pa_bin_pop(tc, cls);
     return pa_small_take_slow(cls);
 }
 
