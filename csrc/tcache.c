@@ -162,11 +162,10 @@ void pa_tcache_gc_tick(pa_tcache_t *tc) {
     for (int c = 0; c < PA_NCLASS; c++) {
         uint64_t ops = tc->nmalloc[c] + tc->nfree[c];
         if (ops == tc->gc_seen[c] && ops) {
-            pa_bin_t *b = &tc->bins[c];
-            if (b->nremote) pa_tcache_flush_remote(tc, c);
-            if (b->count) pa_tcache_flush_bin(tc, c, 0);
+            pa_tcache_flush_remote(tc, c);
+            pa_tcache_flush_bin(tc, c, 0);
             pa_central_purge(c, tc->arena);
-            b->fill = pa_first_fill(b->cap);
+            tc->bins[c].fill = pa_first_fill(tc->bins[c].cap);
         }
         tc->gc_seen[c] = ops;
     }
