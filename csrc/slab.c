@@ -518,7 +518,7 @@ void pa_central_decay(void) {
                 pa_lock(&pool->lock);
                 pa_purge_expired(k, pool, now);
                 s = pool->tail[PA_LIST_EMPTY];
-                emptied = s == PA_NIL ? now : pa_slab(k, s)->emptied_ms;
+                if (s != PA_NIL) emptied = pa_slab(k, s)->emptied_ms;
                 pa_unlock(&pool->lock);
             }
             if (s != PA_NIL) pa_decay_due_at_most(emptied + (uint32_t)pa_opt.purge_delay_ms);
