@@ -165,10 +165,9 @@ static inline void pa_release(pa_tcache_t *tc, bool sole, int cls, const pa_slab
     else pa_small_free_slow(p);
 }
 
-void pa_release_small(const pa_loc_t *loc, void *p) {
+void pa_release_small(int cls, const pa_slab_t *slab, void *p) {
     pa_tcache_t *tc = pa_tcache_current;
-    pa_release(tc, tc == __atomic_load_n(&pa_tcache_sole, __ATOMIC_RELAXED), loc->cls,
-               pa_slab(&pa_classes[loc->cls], loc->slab), p);
+    pa_release(tc, tc == __atomic_load_n(&pa_tcache_sole, __ATOMIC_RELAXED), cls, slab, p);
 }
 
 /* A free whose state byte was not LIVE: says which misuse it was. */
@@ -202,7 +201,7 @@ static inline void pa_free(void *p) {
             return;
         }
         if (pa_unlikely(pa_heap.hooks)) {
-            pa_free_hardened(p);
+            pa_free_hardened(p, loc.cls, slab, loc.index);
             return;
         }
         pa_release(tc, sole, loc.cls, slab, p);

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #define PA_CANARY_SIZE 8
-#define PA_QUARANTINE_SLOTS 4096     /* per thread; the byte bound usually bites first */
+#define PA_QUARANTINE_SLOTS 4096     /* per thread, a power of two; the byte bound usually bites first */
 
 uint64_t pa_rng_next(uint64_t *state) {
     uint64_t x = *state += 0x9e3779b97f4a7c15ull; /* splitmix64 */
@@ -36,19 +36,19 @@ static uint64_t pa_canary(const void *p) {
     return (c & 0xff) ? c : c | 0x5a;
 }
 
-static void pa_check_canary(const void *p, const pa_loc_t *loc) {
+static void pa_check_canary(const void *p, const uint32_t *reqsize, int cls) {
     uint64_t seen, want = pa_canary(p);
-    memcpy(&seen, (const char *)p + *pa_slot_reqsize(loc), sizeof seen);
-    if (seen != want) pa_misuse("heap overflow", p, loc->cls);
+    memcpy(&seen, (const char *)p + *reqsize, sizeof seen);
+    if (seen != want) pa_misuse("heap overflow", p, cls);
 }
 
 /* How much of a freed slot holds the fill: with canaries, what its last owner asked for
  * and the canary (rounded to whole vectors); the rest of the slot was fill or zero before
  * and nothing may write there. Otherwise the whole slot. Read on reuse before the new
  * owner's size replaces the old one's. */
-static size_t pa_filled_bytes(const pa_loc_t *loc) {
-    if (!(pa_heap.hooks & PA_HOOK_CANARY)) return pa_classes[loc->cls].size;
-    return (*pa_slot_reqsize(loc) + PA_CANARY_SIZE + 15) & ~(size_t)15;
+static size_t pa_filled_bytes(int cls, const uint32_t *reqsize) {
+    if (!(pa_heap.hooks & PA_HOOK_CANARY)) return pa_classes[cls].size;
+    return (*reqsize + PA_CANARY_SIZE + 15) & ~(size_t)15;
 }
 
 /* Whether the first `bytes` of p (16-byte aligned, a multiple of 16) are all `fill` or all
@@ -78,15 +78,18 @@ static void *pa_small_hardened(int cls, size_t n, bool zero, bool may_spill) {
     while (!p && may_spill && ++cls < PA_NCLASS) p = pa_small_take(cls);
     if (!p) return NULL;
     pa_loc_t loc = pa_locate((uintptr_t)p - pa_heap.base);
-    uint8_t *state = pa_slot_state(&loc);
+    const pa_class_t *k = &pa_classes[loc.cls];
+    pa_slab_t *slab = pa_slab(k, loc.slab);
+    uint8_t *state = pa_record_states(k, slab) + loc.index;
+    uint32_t *reqsize = pa_record_reqsize(k, slab, loc.index);
     if ((pa_heap.hooks & PA_HOOK_CHECK) && *state == PA_SLOT_FREED) {
-        size_t filled = pa_filled_bytes(&loc);
+        size_t filled = pa_filled_bytes(loc.cls, reqsize);
         if (!pa_holds_fill(p, filled, pa_fill_byte())) pa_misuse("write after free", p, loc.cls);
         if (filled >= n && !pa_fill_byte()) zero = false; /* just seen to be zeros */
     }
     if (zero) memset(p, 0, n);
     if (pa_heap.hooks & PA_HOOK_CANARY) {
-        *pa_slot_reqsize(&loc) = (uint32_t)n;
+        *reqsize = (uint32_t)n;
         uint64_t c = pa_canary(p);
         memcpy((char *)p + n, &c, sizeof c);
     }
@@ -107,42 +110,46 @@ void *pa_alloc_hardened(size_t n, size_t alignment, bool zero) {
 
 static void pa_quarantine_evict(pa_tcache_t *tc) {
     void *q = tc->quarantine[tc->qhead];
-    tc->qhead = (tc->qhead + 1) % tc->qcap;
+    tc->qhead = (tc->qhead + 1) & (tc->qcap - 1);
     tc->qcount--;
     pa_loc_t loc = pa_locate((uintptr_t)q - pa_heap.base);
-    tc->qbytes -= pa_classes[loc.cls].size;
-    pa_release_small(&loc, q);
+    const pa_class_t *k = &pa_classes[loc.cls];
+    tc->qbytes -= k->size;
+    pa_release_small(loc.cls, pa_slab(k, loc.slab), q);
 }
 
 void pa_quarantine_drain(pa_tcache_t *tc) {
     while (tc->qcount) pa_quarantine_evict(tc);
 }
 
-void pa_free_hardened(void *p) {
-    pa_loc_t loc = pa_locate((uintptr_t)p - pa_heap.base);
+/* slab and index: the slot's record and its index there, as free found them. */
+void pa_free_hardened(void *p, int cls, pa_slab_t *slab, uint32_t index) {
     uint32_t hooks = pa_heap.hooks;
-    size_t size = pa_classes[loc.cls].size;
-    if (hooks & PA_HOOK_CANARY) pa_check_canary(p, &loc);
-    if (hooks & PA_HOOK_FILL) memset(p, pa_fill_byte(), pa_filled_bytes(&loc));
+    const pa_class_t *k = &pa_classes[cls];
+    size_t size = k->size;
+    const uint32_t *reqsize = pa_record_reqsize(k, slab, index);
+    if (hooks & PA_HOOK_CANARY) pa_check_canary(p, reqsize, cls);
+    if (hooks & PA_HOOK_FILL) memset(p, pa_fill_byte(), pa_filled_bytes(cls, reqsize));
     pa_tcache_t *tc = pa_tcache_current;
     if ((hooks & PA_HOOK_QUARANTINE) && tc->qcap) {
         while (tc->qcount && (tc->qcount == tc->qcap || tc->qbytes + size > pa_opt.quarantine_bytes))
             pa_quarantine_evict(tc);
-        tc->quarantine[(tc->qhead + tc->qcount) % tc->qcap] = p;
+        tc->quarantine[(tc->qhead + tc->qcount) & (tc->qcap - 1)] = p;
         atomic_signal_fence(memory_order_seq_cst); /* see pa_bin_push */
         tc->qcount++;
         tc->qbytes += size;
         return;
     }
-    pa_release_small(&loc, p);
+    pa_release_small(cls, slab, p);
 }
 
 /* With canaries the usable size is what was asked for: writing up to it must not trip the
  * canary, and realloc checks the canary of the block it is given. */
 size_t pa_usable_hardened(const void *p, const pa_loc_t *loc) {
     if (!(pa_heap.hooks & PA_HOOK_CANARY)) return pa_classes[loc->cls].size;
-    pa_check_canary(p, loc);
-    return *pa_slot_reqsize(loc);
+    uint32_t *reqsize = pa_slot_reqsize(loc);
+    pa_check_canary(p, reqsize, loc->cls);
+    return *reqsize;
 }
 
 /* realloc in place: the slot still fits n (with its canary) and is not more than twice
@@ -153,12 +160,13 @@ bool pa_resize_hardened(void *p, const pa_loc_t *loc, size_t n) {
     size_t size = pa_classes[loc->cls].size;
     if (need > size || (need <= size / 2 && pa_size_class(need) != loc->cls)) return false;
     if (pa_heap.hooks & PA_HOOK_CANARY) {
-        size_t was_filled = pa_filled_bytes(loc);
-        *pa_slot_reqsize(loc) = (uint32_t)n;
+        uint32_t *reqsize = pa_slot_reqsize(loc);
+        size_t was_filled = pa_filled_bytes(loc->cls, reqsize);
+        *reqsize = (uint32_t)n;
         uint64_t c = pa_canary(p);
         memcpy((char *)p + n, &c, sizeof c);
         /* free fills only up to the new size: what the block held beyond it goes now */
-        size_t filled = pa_filled_bytes(loc);
+        size_t filled = pa_filled_bytes(loc->cls, reqsize);
         if ((pa_heap.hooks & PA_HOOK_FILL) && filled < was_filled)
             memset((char *)p + filled, pa_fill_byte(), was_filled - filled);
     }

@@ -313,7 +313,7 @@ static inline void *pa_small_take(int cls) {
 /* ---- harden.c -------------------------------------------------------------------------- */
 PA_HIDDEN void pa_harden_init(void);
 PA_HIDDEN void *pa_alloc_hardened(size_t n, size_t alignment, bool zero);
-PA_HIDDEN void pa_free_hardened(void *p);
+PA_HIDDEN void pa_free_hardened(void *p, int cls, pa_slab_t *slab, uint32_t index);
 PA_HIDDEN size_t pa_usable_hardened(const void *p, const pa_loc_t *loc);
 PA_HIDDEN bool pa_resize_hardened(void *p, const pa_loc_t *loc, size_t n);
 PA_HIDDEN void pa_quarantine_drain(pa_tcache_t *tc);
@@ -327,7 +327,7 @@ PA_HIDDEN void pa_tcache_flush_bin(pa_tcache_t *tc, int cls, uint32_t keep);
 PA_HIDDEN void pa_tcache_flush_remote(pa_tcache_t *tc, int cls);
 PA_HIDDEN void pa_tcache_flush_all(pa_tcache_t *tc);
 PA_HIDDEN void pa_tcache_gc_tick(pa_tcache_t *tc);
-PA_HIDDEN void pa_release_small(const pa_loc_t *loc, void *p);
+PA_HIDDEN void pa_release_small(int cls, const pa_slab_t *slab, void *p);
 PA_HIDDEN void pa_tcache_setup(void);
 PA_HIDDEN void pa_tcache_stats(pyalloc_stats *st);
 extern pa_lock_t pa_tcache_lock PA_HIDDEN;
@@ -404,9 +404,13 @@ static inline uint8_t *pa_slot_state(const pa_loc_t *loc) {
     return pa_slab_states(&pa_classes[loc->cls], loc->slab) + loc->index;
 }
 
+static inline uint32_t *pa_record_reqsize(const pa_class_t *k, pa_slab_t *record, uint32_t index) {
+    return (uint32_t *)((char *)record + k->reqsize_offset) + index;
+}
+
 static inline uint32_t *pa_slot_reqsize(const pa_loc_t *loc) {
     const pa_class_t *k = &pa_classes[loc->cls];
-    return (uint32_t *)((char *)pa_slab(k, loc->slab) + k->reqsize_offset) + loc->index;
+    return pa_record_reqsize(k, pa_slab(k, loc->slab), loc->index);
 }
 
 static inline char *pa_slot_addr(int cls, uint32_t slab, uint32_t slot) {
