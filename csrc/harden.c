@@ -26,7 +26,10 @@ void pa_harden_init(void) {
     pa_heap.hooks = hooks;
 }
 
-size_t pa_quarantine_slots(void) { return pa_heap.hooks & PA_HOOK_QUARANTINE ? PA_QUARANTINE_SLOTS : 0; }
+/* Room for the quarantine ring in a thread cache, counted in the bins' pointer-sized items. */
+size_t pa_quarantine_items(void) {
+    return pa_heap.hooks & PA_HOOK_QUARANTINE ? PA_QUARANTINE_SLOTS * sizeof(pa_qentry_t) / sizeof(void *) : 0;
+}
 
 /* Keyed by the slot address, so a canary read from one block is useless for another. The
  * top byte is zero, so string functions cannot forge it; the low byte never is, so the NUL
@@ -109,13 +112,12 @@ void *pa_alloc_hardened(size_t n, size_t alignment, bool zero) {
 }
 
 static void pa_quarantine_evict(pa_tcache_t *tc) {
-    void *q = tc->quarantine[tc->qhead];
+    pa_qentry_t e = tc->quarantine[tc->qhead];
     tc->qhead = (tc->qhead + 1) & (tc->qcap - 1);
     tc->qcount--;
-    pa_loc_t loc = pa_locate((uintptr_t)q - pa_heap.base);
-    const pa_class_t *k = &pa_classes[loc.cls];
-    tc->qbytes -= k->size;
-    pa_release_small(loc.cls, pa_slab(k, loc.slab), q);
+    int cls = (int)(((uintptr_t)e.p - pa_heap.base) >> pa_heap.region_shift);
+    tc->qbytes -= pa_classes[cls].size;
+    pa_release_small(cls, e.slab, e.p);
 }
 
 void pa_quarantine_drain(pa_tcache_t *tc) {
@@ -134,7 +136,7 @@ void pa_free_hardened(void *p, int cls, pa_slab_t *slab, uint32_t index) {
     if ((hooks & PA_HOOK_QUARANTINE) && tc->qcap) {
         while (tc->qcount && (tc->qcount == tc->qcap || tc->qbytes + size > pa_opt.quarantine_bytes))
             pa_quarantine_evict(tc);
-        tc->quarantine[(tc->qhead + tc->qcount) & (tc->qcap - 1)] = p;
+        tc->quarantine[(tc->qhead + tc->qcount) & (tc->qcap - 1)] = (pa_qentry_t){p, slab};
         atomic_signal_fence(memory_order_seq_cst); /* see pa_bin_push */
         tc->qcount++;
         tc->qbytes += size;

@@ -130,6 +130,12 @@ typedef struct pa_bin_s {
     void **items;
 } pa_bin_t;
 
+/* A quarantined slot and its slab's record, kept so that letting it go needs no lookup. */
+typedef struct pa_qentry_s {
+    void *p;
+    pa_slab_t *slab;
+} pa_qentry_t;
+
 typedef struct pa_tcache_s {
     pa_bin_t bins[PA_NCLASS];
     uint64_t nmalloc[PA_NCLASS];
@@ -138,7 +144,7 @@ typedef struct pa_tcache_s {
     uint64_t gc_seen[PA_NCLASS];     /* nmalloc + nfree of each bin at the last sweep */
     uint32_t gc_tick;                /* slow-path events since the last sweep */
     uint32_t arena;
-    void **quarantine;               /* FIFO ring of freed slots waiting to be reused */
+    struct pa_qentry_s *quarantine;  /* FIFO ring of freed slots waiting to be reused */
     uint32_t qhead, qcount, qcap;
     size_t qbytes;
     struct pa_tcache_s *next, *prev; /* registry of live caches, for stats and fork */
@@ -317,7 +323,7 @@ PA_HIDDEN void pa_free_hardened(void *p, int cls, pa_slab_t *slab, uint32_t inde
 PA_HIDDEN size_t pa_usable_hardened(const void *p, const pa_loc_t *loc);
 PA_HIDDEN bool pa_resize_hardened(void *p, const pa_loc_t *loc, size_t n);
 PA_HIDDEN void pa_quarantine_drain(pa_tcache_t *tc);
-PA_HIDDEN size_t pa_quarantine_slots(void);
+PA_HIDDEN size_t pa_quarantine_items(void);
 PA_HIDDEN void pa_invalid_free(const void *p, int cls);
 PA_HIDDEN uint64_t pa_rng_next(uint64_t *state);
 
