@@ -21,8 +21,7 @@ static inline void pa_mark_live(int cls, const char *p) {
     const pa_class_t *k = &pa_classes[cls];
     size_t off = (size_t)(p - k->base);
     uint8_t *states = pa_slab_states(k, (uint32_t)(off >> k->slab_shift));
-    __atomic_store_n(&states[(off & (((size_t)1 << k->slab_shift) - 1)) >> k->state_shift], PA_SLOT_LIVE,
-                     __ATOMIC_RELAXED);
+    __atomic_store_n(&states[(off & k->slab_mask) >> k->state_shift], PA_SLOT_LIVE, __ATOMIC_RELAXED);
 }
 
 /* Flips a slot's state from LIVE to FREED; false if it was not LIVE. With other threads

@@ -89,6 +89,7 @@ typedef struct pa_class_s {
     uint16_t tcache_cap;
     uint16_t first_slot;             /* where refills start scanning a slab (see pa_slab_init) */
     uint32_t max_slabs;
+    uint32_t slab_mask;              /* slab size - 1: the fast paths' offset within a slab */
     char *first_record;              /* slab 0's record, in the block shared by all classes */
     char *slab_records;              /* slab s >= 1 at slab_records + s * record_bytes: all of
                                         a slab's metadata side by side, and a class's slabs'
@@ -156,6 +157,7 @@ typedef struct pa_heap_s {
     uintptr_t base;                  /* heap region start */
     uintptr_t span;                  /* PA_NCLASS << region_shift */
     uint32_t region_shift;
+    uintptr_t region_mask;           /* region size - 1 */
     uint32_t hooks;                  /* PA_HOOK_*: per-block hardening work on alloc/free */
     _Atomic int ready;               /* 0 none, 1 initialising, 2 ready */
 } pa_heap_t;
@@ -375,9 +377,9 @@ static inline pa_loc_t pa_locate(uintptr_t off) {
     pa_loc_t loc;
     loc.cls = (int)(off >> pa_heap.region_shift);
     const pa_class_t *k = &pa_classes[loc.cls];
-    uintptr_t in_region = off & (((uintptr_t)1 << pa_heap.region_shift) - 1);
+    uintptr_t in_region = off & pa_heap.region_mask;
     loc.slab = (uint32_t)(in_region >> k->slab_shift);
-    uintptr_t in_slab = in_region & (((uintptr_t)1 << k->slab_shift) - 1);
+    uintptr_t in_slab = in_region & k->slab_mask;
     loc.slot = (uint32_t)((in_slab * k->magic) >> PA_DIV_SHIFT);
     loc.exact = (uintptr_t)loc.slot * k->size == in_slab && loc.slot < k->nslots;
     loc.index = (uint32_t)(in_slab >> k->state_shift);

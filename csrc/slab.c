@@ -91,6 +91,7 @@ static void pa_layout(char *heap, char *m, uint32_t shift) {
     pa_heap.base = (uintptr_t)heap;
     pa_heap.span = region * PA_NCLASS;
     pa_heap.region_shift = shift;
+    pa_heap.region_mask = region - 1;
     char *nursery = m;
     m += pa_nursery_bytes();
     for (int c = 0; c < PA_NCLASS; c++) {
@@ -192,6 +193,7 @@ void pa_slab_init(void) {
         uint32_t shift = pa_ceil_log2((uint64_t)k->size * 8);
         if (shift < PA_SLAB_MIN_SHIFT) shift = PA_SLAB_MIN_SHIFT;
         k->slab_shift = shift;
+        k->slab_mask = (1u << shift) - 1;
         k->nslots = (1u << shift) / k->size;
         /* Slabs are aligned, so without this the first slots of every class, those a
          * program reuses most, would sit at the same offsets and share a few L1 sets: a
