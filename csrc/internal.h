@@ -145,7 +145,7 @@ typedef struct pa_tcache_s {
     uint64_t gc_seen[PA_NCLASS];     /* nmalloc + nfree of each bin at the last sweep */
     uint32_t gc_tick;                /* slow-path events since the last sweep */
     uint32_t arena;
-    struct pa_qentry_s *quarantine;  /* FIFO ring of freed slots waiting to be reused */
+    pa_qentry_t *quarantine;         /* FIFO ring of freed slots waiting to be reused */
     uint32_t qhead, qcount, qcap;
     size_t qbytes;
     struct pa_tcache_s *next, *prev; /* registry of live caches, for stats and fork */
@@ -156,8 +156,8 @@ typedef struct pa_tcache_s {
 typedef struct pa_heap_s {
     uintptr_t base;                  /* heap region start */
     uintptr_t span;                  /* PA_NCLASS << region_shift */
-    uint32_t region_shift;
     uintptr_t region_mask;           /* region size - 1 */
+    uint32_t region_shift;
     uint32_t hooks;                  /* PA_HOOK_*: per-block hardening work on alloc/free */
     _Atomic int ready;               /* 0 none, 1 initialising, 2 ready */
 } pa_heap_t;
