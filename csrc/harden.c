@@ -26,10 +26,9 @@ void pa_harden_init(void) {
     pa_heap.hooks = hooks;
 }
 
-/* Room for the quarantine ring in a thread cache, counted in the bins' pointer-sized items. */
-size_t pa_quarantine_items(void) {
-    return pa_heap.hooks & PA_HOOK_QUARANTINE ? PA_QUARANTINE_SLOTS * sizeof(pa_qentry_t) / sizeof(void *) : 0;
-}
+_Static_assert((PA_QUARANTINE_SLOTS & (PA_QUARANTINE_SLOTS - 1)) == 0, "the ring wraps with a mask");
+
+size_t pa_quarantine_slots(void) { return pa_heap.hooks & PA_HOOK_QUARANTINE ? PA_QUARANTINE_SLOTS : 0; }
 
 /* Keyed by the slot address, so a canary read from one block is useless for another. The
  * top byte is zero, so string functions cannot forge it; the low byte never is, so the NUL

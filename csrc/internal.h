@@ -325,7 +325,7 @@ PA_HIDDEN void pa_free_hardened(void *p, int cls, pa_slab_t *slab, uint32_t inde
 PA_HIDDEN size_t pa_usable_hardened(const void *p, const pa_loc_t *loc);
 PA_HIDDEN bool pa_resize_hardened(void *p, const pa_loc_t *loc, size_t n);
 PA_HIDDEN void pa_quarantine_drain(pa_tcache_t *tc);
-PA_HIDDEN size_t pa_quarantine_items(void);
+PA_HIDDEN size_t pa_quarantine_slots(void);
 PA_HIDDEN void pa_invalid_free(const void *p, int cls);
 PA_HIDDEN uint64_t pa_rng_next(uint64_t *state);
 

@@ -439,10 +439,9 @@ void pa_central_free(int cls, void *const *ptrs, uint32_t n) {
             pa_lock(&pool->lock);
         }
         uint64_t *bits = pa_slab_bits(k, s);
-        size_t slab_start = (size_t)s << k->slab_shift;
         uint32_t run = 0;
         do {
-            uint32_t slot = (uint32_t)(((off - slab_start) * k->magic) >> PA_DIV_SHIFT);
+            uint32_t slot = (uint32_t)(((off & k->slab_mask) * k->magic) >> PA_DIV_SHIFT);
             uint64_t bit = (uint64_t)1 << (slot % 64);
             if (pa_unlikely(bits[slot / 64] & bit)) pa_fatal("internal error: slot freed twice into the central pool");
             bits[slot / 64] |= bit;

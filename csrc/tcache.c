@@ -36,9 +36,10 @@ static uint32_t pa_first_fill(uint32_t cap) {
 }
 
 void pa_tcache_setup(void) {
-    size_t items = pa_quarantine_items();
+    size_t items = 0;
     for (int c = 0; c < PA_NCLASS; c++) items += pa_classes[c].tcache_cap;
-    pa_tcache_bytes = (sizeof(pa_tcache_t) + items * sizeof(void *) + 63) & ~(size_t)63;
+    size_t bytes = sizeof(pa_tcache_t) + items * sizeof(void *) + pa_quarantine_slots() * sizeof(pa_qentry_t);
+    pa_tcache_bytes = (bytes + 63) & ~(size_t)63;
     /* Keys below PTHREAD_KEY_2NDLEVEL_SIZE need no allocation in pthread_setspecific; ours
      * is created before the program runs, so it is one of those. */
     if (pthread_key_create(&pa_key, pa_tcache_destructor) != 0) pa_fatal("pthread_key_create failed");
@@ -105,8 +106,8 @@ pa_tcache_t *pa_tcache_init_thread(void) {
         tc->bins[c].items = items;
         items += tc->bins[c].cap;
     }
-    tc->quarantine = (pa_qentry_t *)items;
-    tc->qcap = (uint32_t)(pa_quarantine_items() * sizeof(void *) / sizeof(pa_qentry_t));
+    tc->quarantine = (pa_qentry_t *)items; /* after the bins, pointer-aligned as entries need */
+    tc->qcap = (uint32_t)pa_quarantine_slots();
     pthread_setspecific(pa_key, tc);
     pa_tcache_current = tc;
     pa_thread_state = PA_THREAD_ACTIVE;
