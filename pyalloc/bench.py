@@ -1225,18 +1225,17 @@ def _split(values):
 def _split_allocators(values):
     """_split that keeps a pyalloc:OPTIONS spec whole: in `pyalloc:canary=1,guard=0` the
     comma separates options, as it does in PYALLOC_OPTIONS, not allocators."""
-    specs = []
+    specs, option_names = [], None
     for v in _split(values) or []:
-        if specs and specs[-1].startswith("pyalloc:") and v.partition("=")[0] in _pyalloc_option_names():
-            specs[-1] += "," + v
-        else:
-            specs.append(v)
+        if specs and specs[-1].startswith("pyalloc:"):
+            if option_names is None:
+                from .introspect import options
+                option_names = {o.name for o in options()}
+            if v.partition("=")[0] in option_names:
+                specs[-1] += "," + v
+                continue
+        specs.append(v)
     return specs or None
-
-
-def _pyalloc_option_names():
-    from .introspect import options
-    return {o.name for o in options()}
 
 
 def add_parser(subparsers):
