@@ -69,14 +69,13 @@ PA_NOINLINE void *pa_small_take_slow(int cls) {
     pa_ensure_init();
     pa_tcache_t *tc = pa_tcache_current;
     if (tc == &pa_tcache_none) tc = pa_tcache_init_thread();
-    pa_bin_t *b = tc ? &tc->bins[cls] : NULL;
-    if (!b || !b->cap) {
+    if (!tc) {
         void *p;
-        uint32_t arena = tc ? tc->arena : 0;
-        if (!pa_central_alloc(cls, arena, &p, 1)) return NULL;
-        __atomic_fetch_add(&pa_pools[arena][cls].nmalloc_direct, 1, __ATOMIC_RELAXED);
+        if (!pa_central_alloc(cls, 0, &p, 1)) return NULL;
+        __atomic_fetch_add(&pa_pools[0][cls].nmalloc_direct, 1, __ATOMIC_RELAXED);
         return p;
     }
+    pa_bin_t *b = &tc->bins[cls];
     if (!b->count) {
         if (b->nremote >= b->fill) pa_bin_adopt_remote(b);
         else if (!pa_bin_refill(tc, cls)) return NULL;
@@ -144,12 +143,12 @@ static PA_NOINLINE void pa_small_free_slow(void *p) {
     pa_loc_t loc = pa_locate((uintptr_t)p - pa_heap.base);
     pa_tcache_t *tc = pa_tcache_current;
     if (tc == &pa_tcache_none) tc = pa_tcache_init_thread();
-    pa_bin_t *b = tc ? &tc->bins[loc.cls] : NULL;
-    if (!b || !b->cap) {
+    if (!tc) {
         pa_central_free(loc.cls, &p, 1);
-        __atomic_fetch_add(&pa_pools[tc ? tc->arena : 0][loc.cls].nfree_direct, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&pa_pools[0][loc.cls].nfree_direct, 1, __ATOMIC_RELAXED);
         return;
     }
+    pa_bin_t *b = &tc->bins[loc.cls];
     if (b->count + b->nremote == b->cap) {
         pa_tcache_gc_tick(tc);
         if (b->nremote) pa_tcache_flush_remote(tc, loc.cls);

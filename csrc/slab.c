@@ -8,7 +8,6 @@
 #include "internal.h"
 
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -35,15 +34,10 @@ static _Atomic uint32_t pa_decay_due_ms;
 /* Bytes of slots out of the pools (in use or cached), and their peak in the current and the
  * previous window. Empty slabs stay resident only while they and the slots out fit in that
  * recent peak: a heap that breathes (trees built and torn down, requests come and gone)
- * reuses its pages without new faults at no cost in peak RSS; memory moving from class to
- * class follows through pa_adopt_pages. */
+ * reuses its pages without new faults at no cost in peak RSS, while memory moving from
+ * class to class is purged at once, as classes do not share pages. */
 static _Atomic size_t pa_handed_bytes, pa_handed_peak, pa_handed_peak_before;
 static _Atomic uint32_t pa_peak_window_ms;
-/* Ranges of pages moved between slabs and not yet merged back (see pa_adopt_pages): each
- * is a kernel mapping, so they are capped far below the default vm.max_map_count (65530). */
-#define PA_MOVED_RANGES_MAX 8192
-static _Atomic uint32_t pa_moved_ranges;
-static bool pa_can_move = true;      /* cleared for good if the kernel cannot move pages */
 #define PA_PEAK_WINDOW_MS 1000       /* a heap smaller for this long has shrunk */
 
 const uint8_t pa_class_lookup[PA_LOOKUP_MAX / 16 + 1] = {
@@ -217,11 +211,9 @@ void pa_slab_init(void) {
         k->record_bytes = (uint32_t)((record + 63) & ~(size_t)63);
         k->magic = ((uint64_t)1 << PA_DIV_SHIFT) / k->size + 1;
         /* About 32 KiB of cached slots per class: a thread's idle cache stays small, and
-         * bins still hold enough tiny objects to amortise the pool lock. Classes above
-         * 16 KiB get none: one cached slot would keep its whole slab (8 to 15 slots) from
-         * emptying and giving its pages on, and the lock is cheap beside such a block. */
+         * bins still hold enough tiny objects to amortise the pool lock. */
         uint32_t cap = 32768 / k->size;
-        k->tcache_cap = !pa_opt.tcache ? 0 : cap > PA_TCACHE_MAX_CAP ? PA_TCACHE_MAX_CAP : cap;
+        k->tcache_cap = !pa_opt.tcache ? 0 : cap > PA_TCACHE_MAX_CAP ? PA_TCACHE_MAX_CAP : cap < 1 ? 1 : cap;
     }
     pa_arena_open(0);
 
@@ -245,7 +237,7 @@ static void pa_list_remove(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
     pa_slab_t *sl = pa_slab(k, s);
     if (sl->list == PA_LIST_NONE) return;
     if (sl->list == PA_LIST_EMPTY)
-        atomic_fetch_sub_explicit(&pa_retained, sl->kept_bytes, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&pa_retained, (size_t)1 << k->slab_shift, memory_order_relaxed);
     if (sl->prev != PA_NIL) pa_slab(k, sl->prev)->next = sl->next;
     else pool->head[sl->list] = sl->next;
     if (sl->next != PA_NIL) pa_slab(k, sl->next)->prev = sl->prev;
@@ -262,24 +254,9 @@ static void pa_handed_add(size_t bytes) {
     }
 }
 
-/* A big slab holding a few big blocks is mostly pages never written, which cost no memory:
- * counted whole, it would never fit the retention budget. Small slabs are counted whole,
- * sparing the system call where it would cost most. */
-static size_t pa_resident_bytes(const pa_class_t *k, uint32_t s) {
-    size_t bytes = (size_t)1 << k->slab_shift, page = pa_os_page_size();
-    if (k->slab_shift <= PA_SLAB_MIN_SHIFT) return bytes;
-    unsigned char resident[((size_t)1 << PA_SLAB_MAX_SHIFT) / 4096];
-    if (bytes / page > sizeof resident || mincore(k->base + ((size_t)s << k->slab_shift), bytes, resident)) return bytes;
-    size_t pages = 0;
-    for (size_t i = 0; i < bytes / page; i++) pages += resident[i] & 1;
-    return pages * page;
-}
-
 /* Whether a slab that just became empty may stay resident; if so it is counted in pa_retained. */
-static bool pa_retain(const pa_class_t *k, uint32_t s) {
-    size_t bytes = pa_resident_bytes(k, s);
-    pa_slab(k, s)->kept_bytes = (uint32_t)bytes;
-    pa_slab(k, s)->given_pages = 0;
+static bool pa_retain(const pa_class_t *k) {
+    size_t bytes = (size_t)1 << k->slab_shift;
     size_t peak = atomic_load_explicit(&pa_handed_peak, memory_order_relaxed);
     size_t before = atomic_load_explicit(&pa_handed_peak_before, memory_order_relaxed);
     size_t handed = atomic_load_explicit(&pa_handed_bytes, memory_order_relaxed);
@@ -291,118 +268,23 @@ static bool pa_retain(const pa_class_t *k, uint32_t s) {
     return false;
 }
 
-/* Its freed slots read as zeros from now on: the write after free check must not expect fill. */
-static void pa_mark_purged(const pa_class_t *k, uint32_t s) {
-    if (!(pa_heap.hooks & PA_HOOK_CHECK)) return;
-    uint8_t *states = pa_slab_states(k, s);
-    for (uint32_t i = 0; i < k->nslots; i++) {
-        uint8_t *state = &states[((size_t)i * k->size) >> k->state_shift];
-        if (*state == PA_SLOT_FREED) __atomic_store_n(state, PA_SLOT_PURGED, __ATOMIC_RELAXED);
-    }
-}
-
-/* The slab's pages moved in from others are dropped with it: its own mapping again. */
-static void pa_forget_moved(pa_slab_t *sl) {
-    atomic_fetch_sub_explicit(&pa_moved_ranges, sl->moved_ranges, memory_order_relaxed);
-    sl->moved_ranges = 0;
-}
-
-/* Drops an empty slab's pages from byte `from` on (reserved layout). One that had pages
- * moved in is mapped afresh as a whole, which merges it back into its neighbours' mapping;
- * its first `from` bytes have left already, so nothing is lost. */
-static void pa_drop_pages(pa_slab_t *sl, char *slab, size_t bytes, size_t from) {
-    if (sl->moved_ranges) {
-        if (!pa_os_reset(slab, bytes)) pa_fatal("cannot remap heap pages");
-        pa_forget_moved(sl);
-    } else if (from < bytes) {
-        pa_os_purge(slab + from, bytes - from);
-    }
-}
-
 /* Gives an empty slab's pages back to the OS; returns the list it belongs on now. */
 static uint8_t pa_purge_slab(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
     char *slab = k->base + ((size_t)s << k->slab_shift);
     pool->npurge++;
-    pa_mark_purged(k, s);
+    if (pa_heap.hooks & PA_HOOK_CHECK) {
+        uint8_t *states = pa_slab_states(k, s);
+        for (uint32_t i = 0; i < k->nslots; i++) {
+            uint8_t *state = &states[((size_t)i * k->size) >> k->state_shift];
+            if (*state == PA_SLOT_FREED) __atomic_store_n(state, PA_SLOT_PURGED, __ATOMIC_RELAXED);
+        }
+    }
     if (__atomic_load_n(&pa_lazy, __ATOMIC_RELAXED)) {
         pa_os_unmap(slab, (size_t)1 << k->slab_shift);
-        pa_forget_moved(pa_slab(k, s));
         return PA_LIST_UNMAPPED;
     }
-    pa_drop_pages(pa_slab(k, s), slab, (size_t)1 << k->slab_shift, 0);
+    pa_os_purge(slab, (size_t)1 << k->slab_shift);
     return PA_LIST_PURGED;
-}
-
-/* The pool, other than `except`, whose longest-idle resident empty slab has waited longest.
- * Read without locks, so only a hint: the caller locks the pool and looks again. */
-static pa_pool_t *pa_oldest_empty(const pa_pool_t *except, int *cls_out) {
-    uint32_t now = pa_os_now_ms(), oldest = 0, arenas = pa_arenas_used();
-    pa_pool_t *best = NULL;
-    for (int c = 0; c < PA_NCLASS; c++)
-        for (uint32_t a = 0; a < arenas; a++) {
-            pa_pool_t *pool = &pa_pools[a][c];
-            uint32_t s = __atomic_load_n(&pool->tail[PA_LIST_EMPTY], __ATOMIC_RELAXED);
-            if (s == PA_NIL || pool == except) continue;
-            uint32_t idle = now - __atomic_load_n(&pa_slab(&pa_classes[c], s)->emptied_ms, __ATOMIC_RELAXED);
-            if (!best || idle > oldest) {
-                best = pool;
-                oldest = idle;
-                *cls_out = c;
-            }
-        }
-    return best;
-}
-
-bool pa_slab_pages_move(void) {
-    return __atomic_load_n(&pa_can_move, __ATOMIC_RELAXED) && !__atomic_load_n(&pa_lazy, __ATOMIC_RELAXED) &&
-           atomic_load_explicit(&pa_moved_ranges, memory_order_relaxed) < PA_MOVED_RANGES_MAX;
-}
-
-/* Slab s of `pool` is about to be used from scratch, its pages unused or purged: it takes
- * resident pages of other pools' empty slabs instead, longest idle first. Classes do not
- * share addresses, but pages can move between them, so memory a program frees in one class
- * and allocates in another is reused without a page fault or growth of RSS. A donor gives
- * its pages from the front and stays kept while it has any left. */
-static void pa_adopt_pages(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
-    char *dst = k->base + ((size_t)s << k->slab_shift);
-    size_t need = (size_t)1 << k->slab_shift, page = pa_os_page_size();
-    for (size_t got = 0; got < need;) {
-        if (!pa_slab_pages_move()) return;
-        int dc;
-        pa_pool_t *donor = pa_oldest_empty(pool, &dc);
-        /* Never wait for a second pool lock while holding one: two threads taking pages
-         * from each other's pools would deadlock. */
-        if (!donor || !pa_trylock(&donor->lock)) return;
-        const pa_class_t *dk = &pa_classes[dc];
-        uint32_t ds = donor->tail[PA_LIST_EMPTY];
-        if (ds == PA_NIL) {
-            pa_unlock(&donor->lock);
-            return;
-        }
-        pa_slab_t *dsl = pa_slab(dk, ds);
-        char *src = dk->base + ((size_t)ds << dk->slab_shift);
-        size_t gone = (size_t)dsl->given_pages * page, size = (size_t)1 << dk->slab_shift;
-        size_t take = size - gone < need - got ? size - gone : need - got;
-        bool moved = pa_os_move(src + gone, dst + got, take, &pa_can_move);
-        if (moved) {
-            pa_slab(k, s)->moved_ranges++;
-            atomic_fetch_add_explicit(&pa_moved_ranges, 1, memory_order_relaxed);
-            size_t left = dsl->kept_bytes > take ? dsl->kept_bytes - take : 0;
-            atomic_fetch_sub_explicit(&pa_retained, dsl->kept_bytes - left, memory_order_relaxed);
-            dsl->kept_bytes = (uint32_t)left;
-            dsl->given_pages = (uint16_t)((gone + take) / page);
-            if (!left || gone + take == size) {
-                pa_list_remove(dk, donor, ds);
-                pa_mark_purged(dk, ds);
-                pa_drop_pages(dsl, src, size, gone + take);
-                pa_list_push(dk, donor, ds, PA_LIST_PURGED);
-            }
-            donor->nmoved++;
-            got += take;
-        }
-        pa_unlock(&donor->lock);
-        if (!moved) return;
-    }
 }
 
 static void pa_decay_due_at_most(uint32_t due) {
@@ -482,19 +364,13 @@ static uint32_t pa_carve_slab(int cls, pa_class_t *k, uint32_t arena) {
 }
 
 /* The slab to take slots from: partially used first (keeps slabs dense so empty ones can be
- * returned), then resident empty, then purged, then a fresh one; the last two take other
- * classes' resident pages first. */
+ * returned), then resident empty, then purged, then a fresh one. */
 static uint32_t pa_pick_slab(int cls, pa_class_t *k, pa_pool_t *pool, uint32_t arena) {
-    for (int l = PA_LIST_PARTIAL; l <= PA_LIST_EMPTY; l++)
+    for (int l = PA_LIST_PARTIAL; l <= PA_LIST_PURGED; l++)
         if (pool->head[l] != PA_NIL) return pool->head[l];
-    uint32_t s = pool->head[PA_LIST_PURGED];
-    if (s == PA_NIL) {
-        s = pool->head[PA_LIST_UNMAPPED];
-        if (s != PA_NIL && pa_os_map_at(k->base + ((size_t)s << k->slab_shift), (size_t)1 << k->slab_shift)) return s;
-        s = pa_carve_slab(cls, k, arena);
-    }
-    if (s != PA_NIL) pa_adopt_pages(k, pool, s);
-    return s;
+    uint32_t s = pool->head[PA_LIST_UNMAPPED];
+    if (s != PA_NIL && pa_os_map_at(k->base + ((size_t)s << k->slab_shift), (size_t)1 << k->slab_shift)) return s;
+    return pa_carve_slab(cls, k, arena);
 }
 
 /* Takes up to `want` free slots into out[0, n) and returns n. They are listed in stack
@@ -579,7 +455,7 @@ void pa_central_free(int cls, void *const *ptrs, uint32_t n) {
         if (!was_free) pa_list_push(k, pool, s, PA_LIST_PARTIAL);
         if (sl->nfree == k->nslots) {
             pa_list_remove(k, pool, s);
-            if (pa_retain(k, s)) {
+            if (pa_retain(k)) {
                 uint32_t now = pa_os_now_ms();
                 pa_purge_expired(k, pool, now);
                 sl->emptied_ms = now;
@@ -687,7 +563,6 @@ void pa_slab_stats(pyalloc_stats *st) {
             cs->nmalloc += pool->nmalloc_direct;
             cs->nfree += pool->nfree_direct;
             st->npurge += pool->npurge;
-            st->nmoved += pool->nmoved;
             pa_unlock(&pool->lock);
         }
         size_t nslabs = atomic_load_explicit(&pa_class_nslabs[c], memory_order_relaxed);

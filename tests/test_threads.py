@@ -89,19 +89,3 @@ def test_memory_of_classes_left_behind_is_returned(run_c):
     # Four 1 MiB blocks cut from the cached 8 MiB mapping touch pages already resident;
     # fresh mappings would fault 1024 times.
     assert v["large_reuse_faults"] < 64, f"the freed 8 MiB block was not reused: {v}"
-
-
-@pytest.mark.parametrize("options", [None, "tcache=0"], ids=lambda o: o or "defaults")
-def test_pages_move_between_classes(run_c, options):
-    """A program sweeping the classes over and over reuses the pages earlier classes freed:
-    later sweeps fault far less than the first (which has to build the heap), no block
-    changes under its owner, and the mappings that moved pages make stay few and merge
-    back once their slabs are purged."""
-    result = run_c("pages_move_classes.c", options=options)
-    assert result.returncode == 0, result.describe()
-    v = values(result)
-    per_later_sweep = v["later_sweep_faults"] / v["later_sweeps"]
-    assert per_later_sweep < v["first_sweep_faults"] / 4, \
-        f"later sweeps fault in new pages instead of reusing freed ones: {v}"
-    assert v["maps_swept"] - v["maps_start"] < 1000, f"moved pages left too many mappings: {v}"
-    assert v["maps_trimmed"] <= v["maps_swept"], f"malloc_trim(0) left more mappings: {v}"
