@@ -114,7 +114,7 @@ static void pa_quarantine_evict(pa_tcache_t *tc) {
     pa_qentry_t e = tc->quarantine[tc->qhead];
     tc->qhead = (tc->qhead + 1) & (tc->qcap - 1);
     tc->qcount--;
-    int cls = (int)(((uintptr_t)e.p - pa_heap.base) >> pa_heap.region_shift);
+    int cls = pa_class_at((uintptr_t)e.p - pa_heap.base);
     tc->qbytes -= pa_classes[cls].size;
     pa_release_small(cls, e.slab, e.p);
 }

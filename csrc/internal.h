@@ -373,9 +373,12 @@ typedef struct pa_loc_s {
     uint32_t index;                  /* of the slot's state byte (and requested size) in its record */
 } pa_loc_t;
 
+/* The class of a heap offset (below pa_heap.span): each class owns one region. */
+static inline int pa_class_at(uintptr_t off) { return (int)(off >> pa_heap.region_shift); }
+
 static inline pa_loc_t pa_locate(uintptr_t off) {
     pa_loc_t loc;
-    loc.cls = (int)(off >> pa_heap.region_shift);
+    loc.cls = pa_class_at(off);
     const pa_class_t *k = &pa_classes[loc.cls];
     uintptr_t in_region = off & pa_heap.region_mask;
     loc.slab = (uint32_t)(in_region >> k->slab_shift);
