@@ -19,9 +19,9 @@
 /* p is a slot of class cls: its state byte follows without locating the slab or slot. */
 static inline void pa_mark_live(int cls, const char *p) {
     const pa_class_t *k = &pa_classes[cls];
-    size_t off = (size_t)(p - k->base);
-    uint8_t *states = pa_slab_states(k, (uint32_t)(off >> k->slab_shift));
-    __atomic_store_n(&states[(off & k->slab_mask) >> k->state_shift], PA_SLOT_LIVE, __ATOMIC_RELAXED);
+    uint32_t index;
+    pa_slab_t *record = pa_handed_record(k, p, &index);
+    __atomic_store_n(pa_record_states(k, record) + index, PA_SLOT_LIVE, __ATOMIC_RELAXED);
 }
 
 /* Flips a slot's state from LIVE to FREED; false if it was not LIVE. With other threads

@@ -79,14 +79,14 @@ static void *pa_small_hardened(int cls, size_t n, bool zero, bool may_spill) {
     void *p = pa_small_take(cls);
     while (!p && may_spill && ++cls < PA_NCLASS) p = pa_small_take(cls);
     if (!p) return NULL;
-    pa_loc_t loc = pa_locate((uintptr_t)p - pa_heap.base);
-    const pa_class_t *k = &pa_classes[loc.cls];
-    pa_slab_t *slab = pa_slab(k, loc.slab);
-    uint8_t *state = pa_record_states(k, slab) + loc.index;
-    uint32_t *reqsize = pa_record_reqsize(k, slab, loc.index);
+    const pa_class_t *k = &pa_classes[cls];
+    uint32_t index;
+    pa_slab_t *slab = pa_handed_record(k, p, &index);
+    uint8_t *state = pa_record_states(k, slab) + index;
+    uint32_t *reqsize = pa_record_reqsize(k, slab, index);
     if ((pa_heap.hooks & PA_HOOK_CHECK) && *state == PA_SLOT_FREED) {
-        size_t filled = pa_filled_bytes(loc.cls, reqsize);
-        if (!pa_holds_fill(p, filled, pa_fill_byte())) pa_misuse("write after free", p, loc.cls);
+        size_t filled = pa_filled_bytes(cls, reqsize);
+        if (!pa_holds_fill(p, filled, pa_fill_byte())) pa_misuse("write after free", p, cls);
         if (filled >= n && !pa_fill_byte()) zero = false; /* just seen to be zeros */
     }
     if (zero) memset(p, 0, n);

@@ -415,6 +415,14 @@ static inline uint8_t *pa_slot_state(const pa_loc_t *loc) {
     return pa_slab_states(&pa_classes[loc->cls], loc->slab) + loc->index;
 }
 
+/* The record of p, a slot of class k that a bin handed out, and its state index there.
+ * Such a pointer is a slot start by construction, so none of pa_locate's checks apply. */
+static inline pa_slab_t *pa_handed_record(const pa_class_t *k, const void *p, uint32_t *index) {
+    size_t off = (size_t)((const char *)p - k->base);
+    *index = (uint32_t)((off & k->slab_mask) >> k->state_shift);
+    return pa_slab(k, (uint32_t)(off >> k->slab_shift));
+}
+
 static inline uint32_t *pa_record_reqsize(const pa_class_t *k, pa_slab_t *record, uint32_t index) {
     return (uint32_t *)((char *)record + k->reqsize_offset) + index;
 }
