@@ -16,7 +16,8 @@
         else __atomic_fetch_add(&pa_tcache_none.field, 1, __ATOMIC_RELAXED);     \
     } while (0)
 
-/* p is a slot of class cls: its state byte follows without locating the slab or slot. */
+/* p is a slot of class cls that a bin handed out: a slot start by construction, so its
+ * state byte follows from pa_handed_record, without pa_locate's checks. */
 static inline void pa_mark_live(int cls, const char *p) {
     const pa_class_t *k = &pa_classes[cls];
     uint32_t index;
