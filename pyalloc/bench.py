@@ -406,9 +406,11 @@ class PythonProgram(Workload):
         self.script = os.path.join(SOURCE_DIR, "pywork.py")
 
     def run(self, ctx, threads, allocator, round_):
-        env = allocator.environ()
+        # Isolated from the user's site and PYTHON* settings, but not with -I or -E:
+        # those make the interpreter ignore PYTHONMALLOC too.
+        env = {k: v for k, v in allocator.environ().items() if not k.startswith("PYTHON")}
         env["PYTHONMALLOC"] = "malloc"
-        argv = [self.python, "-I", "-S", self.script, "1" if ctx.quick else "4"]
+        argv = [self.python, "-s", "-S", self.script, "1" if ctx.quick else "4"]
         return _verified_run(ctx, argv, env, "ok pywork", round_)
 
 

@@ -101,3 +101,11 @@ def test_api_returns_results_and_reports_a_missing_allocator():
     assert ok.wall.n == 1 and ok.rss.median > 0 and ok.wall_ratio.median > 0
     gone = by_allocator["gone"]
     assert gone.status == "missing" and "no such file" in gone.message and not gone.runs
+
+
+def test_python_workload_allocates_objects_with_malloc():
+    """pywork exits with an error when the interpreter would keep pymalloc (PYTHONMALLOC
+    ignored under -E or -I), which would leave the allocator under test almost idle."""
+    results = bench.run("python", allocators=["pyalloc-default"], repeat=1, quick=True)
+    for r in results:
+        assert r.ok, "%s: %s" % (r.allocator, r.message)

@@ -9,6 +9,7 @@ independent computation; a mismatch exits with status 3, like the C workloads.
 """
 import gc
 import json
+import os
 import sys
 
 
@@ -94,6 +95,10 @@ def one_round(r):
 
 
 def main():
+    # -E and -I make the interpreter ignore PYTHONMALLOC and keep pymalloc, which would
+    # leave the allocator under test only the few blocks above 512 bytes.
+    if sys.flags.ignore_environment or os.environ.get("PYTHONMALLOC") != "malloc":
+        sys.exit("pywork: run with PYTHONMALLOC=malloc and without -E or -I")
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 10
     checksum = 0
     for r in range(rounds):
