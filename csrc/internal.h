@@ -47,7 +47,6 @@
 #define PA_LOOKUP_MAX 1024           /* sizes up to here map to a class by one table load */
 #define PA_SLAB_MIN_SHIFT 16         /* 64 KiB: amortises slab bookkeeping for tiny classes */
 #define PA_SLAB_MAX_SHIFT 22
-#define PA_DIV_SHIFT 42              /* slot = (offset * magic) >> 42 is exact for offsets < 4 MiB */
 
 typedef struct pa_loc_s pa_loc_t;
 /* PURGED: freed, then its page went back to the OS, so it reads as zeros; the write after
@@ -77,7 +76,9 @@ typedef struct pa_slab_s {
 /* Per-class constants, read-only after init and used by the fast paths. */
 typedef struct pa_class_s {
     char *base;                      /* start of the class region */
-    uint64_t magic;                  /* reciprocal of size for exact slot division */
+    uint64_t recip;                  /* ceil(2^64 / size): divides offsets below 2^32 (slabs
+                                        are at most 4 MiB) by size, and tests divisibility,
+                                        with one multiplication (see pa_slot_of) */
     uint32_t size;
     uint32_t nslots;                 /* slots per slab */
     uint8_t state_shift;             /* log2 of the biggest power of two <= size: slots are
@@ -364,12 +365,24 @@ static inline int pa_size_class(size_t n) {
     return 8 + (b - 7) * 4 + (int)((m >> (b - 2)) & 3);
 }
 
+/* The slot at byte `in_slab` of a slab, given its class's recip: the high half of
+ * in_slab * recip (Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019). */
+static inline uint32_t pa_slot_of(uint64_t in_slab, uint64_t recip) {
+    return (uint32_t)(((unsigned __int128)in_slab * recip) >> 64);
+}
+
+/* Whether in_slab is a multiple of the class size: the low half of the same product is
+ * below recip exactly then. */
+static inline bool pa_slot_start(uint64_t in_slab, uint64_t recip) { return in_slab * recip < recip; }
+
 /* Where a small-heap pointer lives. Valid only when off < pa_heap.span. */
 typedef struct pa_loc_s {
     int cls;
     uint32_t slab;
-    uint32_t slot;
-    bool exact;                      /* p is the start of a slot that exists */
+    bool exact;                      /* p is a multiple of the class size into its slab; the
+                                        slab's tail past its last slot passes too, but its
+                                        state byte (below) reads NEVER for good, so every
+                                        use, which wants a LIVE slot, turns it down */
     uint32_t index;                  /* of the slot's state byte (and requested size) in its record */
 } pa_loc_t;
 
@@ -383,8 +396,7 @@ static inline pa_loc_t pa_locate(uintptr_t off) {
     uintptr_t in_region = off & pa_heap.region_mask;
     loc.slab = (uint32_t)(in_region >> k->slab_shift);
     uintptr_t in_slab = in_region & k->slab_mask;
-    loc.slot = (uint32_t)((in_slab * k->magic) >> PA_DIV_SHIFT);
-    loc.exact = (uintptr_t)loc.slot * k->size == in_slab && loc.slot < k->nslots;
+    loc.exact = pa_slot_start(in_slab, k->recip);
     loc.index = (uint32_t)(in_slab >> k->state_shift);
     return loc;
 }

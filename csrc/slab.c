@@ -209,7 +209,7 @@ void pa_slab_init(void) {
         k->reqsize_offset = k->state_offset + (uint32_t)states;
         size_t record = k->reqsize_offset + (pa_opt.canary ? states * sizeof(uint32_t) : 0);
         k->record_bytes = (uint32_t)((record + 63) & ~(size_t)63);
-        k->magic = ((uint64_t)1 << PA_DIV_SHIFT) / k->size + 1;
+        k->recip = UINT64_MAX / k->size + 1;
         /* About 32 KiB of cached slots per class: a thread's idle cache stays small, and
          * bins still hold enough tiny objects to amortise the pool lock. */
         uint32_t cap = 32768 / k->size;
@@ -373,6 +373,36 @@ static uint32_t pa_pick_slab(int cls, pa_class_t *k, pa_pool_t *pool, uint32_t a
     return pa_carve_slab(cls, k, arena);
 }
 
+/* Takes up to `left` free slots of a slab, scanning its bitmap in address order from slot
+ * `start` and wrapping around (the first word is visited twice: the slots from start on,
+ * and at the end those before). Writes them downward from out[left - 1]; returns how many
+ * are still wanted. The class constants are copied to locals: the bitmap stores could
+ * otherwise alias them and force a reload per slot. */
+static uint32_t pa_slab_take(const pa_class_t *k, uint64_t *bits, char *slab_start, uint32_t start, void **out,
+                             uint32_t left) {
+    const size_t size = k->size;
+    const uint32_t words = k->words;
+    const uint64_t from_start = ~(uint64_t)0 << (start % 64);
+    void **top = out + left;
+    uint32_t w = start / 64;
+    for (uint32_t i = 0; i <= words; i++) {
+        uint64_t mask = i == 0 ? from_start : i == words ? ~from_start : ~(uint64_t)0;
+        uint64_t offered = bits[w] & mask;
+        if (offered) {
+            char *word_start = slab_start + (size_t)w * 64 * size;
+            uint64_t avail = offered;
+            do {
+                *--top = word_start + (size_t)(uint32_t)__builtin_ctzll(avail) * size;
+                avail &= avail - 1;
+            } while (avail && top != out);
+            bits[w] &= ~(offered ^ avail);
+            if (top == out) break;
+        }
+        if (++w == words) w = 0;
+    }
+    return (uint32_t)(top - out);
+}
+
 /* Takes up to `want` free slots into out[0, n) and returns n. They are listed in stack
  * order, the lowest address last, so a bin popping from the top hands them out ascending. */
 uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want) {
@@ -384,21 +414,9 @@ uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want) {
         uint32_t s = pa_pick_slab(cls, k, pool, arena);
         if (s == PA_NIL) break;
         pa_slab_t *sl = pa_slab(k, s);
-        uint64_t *bits = pa_slab_bits(k, s);
-        char *slab_start = pa_slot_addr(cls, s, 0);
         uint32_t n_before = n;
-        /* Slots are taken in address order from `start`, wrapping around: the first word
-         * is visited twice, for the slots from start on and at the end for those before. */
         uint32_t start = pa_opt.randomize ? (uint32_t)(pa_rng_next(&pool->rng) % k->nslots) : k->first_slot;
-        uint64_t from_start = ~(uint64_t)0 << (start % 64);
-        for (uint32_t i = 0; i <= k->words && n < want; i++) {
-            uint32_t w = (start / 64 + i) % k->words;
-            uint64_t mask = i == 0 ? from_start : i == k->words ? ~from_start : ~(uint64_t)0;
-            uint64_t offered = bits[w] & mask, avail = offered;
-            for (; avail && n < want; avail &= avail - 1)
-                out[want - ++n] = slab_start + (size_t)(w * 64 + (uint32_t)__builtin_ctzll(avail)) * k->size;
-            bits[w] &= ~(offered ^ avail);
-        }
+        n = want - pa_slab_take(k, pa_slab_bits(k, s), pa_slot_addr(cls, s, 0), start, out, want - n);
         sl->nfree = (uint16_t)(sl->nfree - (n - n_before));
         if (sl->list != PA_LIST_PARTIAL) {
             pa_list_remove(k, pool, s);
@@ -421,16 +439,26 @@ uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want) {
     return n;
 }
 
+/* Marks slots free in a bitmap word; none of them may be free already. */
+static inline void pa_bits_set(uint64_t *word, uint64_t slots) {
+    if (pa_unlikely(*word & slots)) pa_fatal("internal error: slot freed twice into the central pool");
+    *word |= slots;
+}
+
 /* Slots go back to the pool owning their slab, which may be another thread's arena. A bin
  * lists runs of slots from one slab, so the slab's owner, list and counts are dealt with
  * once per run, and the lock only switched when the owner changes. */
 void pa_central_free(int cls, void *const *ptrs, uint32_t n) {
     pa_class_t *k = &pa_classes[cls];
+    /* Locals, for the reason given at pa_slab_take. */
+    const uint32_t slab_shift = k->slab_shift;
+    const size_t slab_bytes = (size_t)1 << slab_shift;
+    const uint64_t recip = k->recip;
     pa_pool_t *pool = NULL;
     atomic_fetch_sub_explicit(&pa_handed_bytes, (size_t)n * k->size, memory_order_relaxed);
-    for (uint32_t i = 0; i < n;) {
-        size_t off = (size_t)((char *)ptrs[i] - k->base);
-        uint32_t s = (uint32_t)(off >> k->slab_shift);
+    for (void *const *it = ptrs, *const *end = ptrs + n; it != end;) {
+        uint32_t s = (uint32_t)((size_t)((char *)*it - k->base) >> slab_shift);
+        const char *slab_start = pa_slot_addr(cls, s, 0);
         pa_slab_t *sl = pa_slab(k, s);
         pa_pool_t *owner = &pa_pools[sl->arena][cls];
         if (owner != pool) {
@@ -439,16 +467,24 @@ void pa_central_free(int cls, void *const *ptrs, uint32_t n) {
             pa_lock(&pool->lock);
         }
         uint64_t *bits = pa_slab_bits(k, s);
-        uint32_t run = 0;
-        do {
-            uint32_t slot = (uint32_t)(((off & k->slab_mask) * k->magic) >> PA_DIV_SHIFT);
+        /* Bins hold runs of neighbours, so bits are gathered per bitmap word in a register
+         * and the word written once per run. */
+        void *const *run_start = it;
+        uint32_t w = UINT32_MAX;
+        uint64_t gathered = 0;
+        for (size_t in_slab; it != end && (in_slab = (size_t)((char *)*it - slab_start)) < slab_bytes; it++) {
+            uint32_t slot = pa_slot_of(in_slab, recip);
             uint64_t bit = (uint64_t)1 << (slot % 64);
-            if (pa_unlikely(bits[slot / 64] & bit)) pa_fatal("internal error: slot freed twice into the central pool");
-            bits[slot / 64] |= bit;
-            run++;
-            if (++i == n) break;
-            off = (size_t)((char *)ptrs[i] - k->base);
-        } while ((off >> k->slab_shift) == s);
+            if (slot / 64 != w) {
+                if (gathered) pa_bits_set(&bits[w], gathered);
+                w = slot / 64;
+                gathered = 0;
+            }
+            if (pa_unlikely(gathered & bit)) pa_fatal("internal error: slot freed twice into the central pool");
+            gathered |= bit;
+        }
+        pa_bits_set(&bits[w], gathered);
+        uint32_t run = (uint32_t)(it - run_start);
         pool->handed -= run;
         uint32_t was_free = sl->nfree;
         sl->nfree = (uint16_t)(was_free + run);
