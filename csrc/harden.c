@@ -24,6 +24,7 @@ void pa_harden_init(void) {
     if (pa_opt.check_write_after_free) hooks |= PA_HOOK_CHECK;
     if (pa_opt.quarantine_bytes && pa_opt.tcache) hooks |= PA_HOOK_QUARANTINE;
     pa_heap.hooks = hooks;
+    pa_heap.fast_end = hooks ? 0 : PA_SMALL_MAX + 1;
 }
 
 _Static_assert((PA_QUARANTINE_SLOTS & (PA_QUARANTINE_SLOTS - 1)) == 0, "the ring wraps with a mask");

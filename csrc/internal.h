@@ -160,6 +160,9 @@ typedef struct pa_heap_s {
     uintptr_t region_mask;           /* region size - 1 */
     uint32_t region_shift;
     uint32_t hooks;                  /* PA_HOOK_*: per-block hardening work on alloc/free */
+    size_t fast_end;                 /* mallocs below this size take the inline path:
+                                        PA_SMALL_MAX + 1 without hooks, else (and until
+                                        init) 0, so one comparison sends the rest out of line */
     _Atomic int ready;               /* 0 none, 1 initialising, 2 ready */
 } pa_heap_t;
 enum { PA_HOOK_CANARY = 1, PA_HOOK_FILL = 2, PA_HOOK_CHECK = 4, PA_HOOK_QUARANTINE = 8 };
