@@ -54,7 +54,7 @@ static void pa_bin_adopt_remote(pa_bin_t *b) {
 static uint32_t pa_bin_refill(pa_tcache_t *tc, int cls) {
     pa_bin_t *b = &tc->bins[cls];
     pa_tcache_gc_tick(tc);
-    if (b->fill > b->cap - b->nremote) pa_tcache_flush_remote(tc, cls);
+    if (b->fill > b->limit) pa_tcache_flush_remote(tc, cls);
     uint32_t n = pa_central_alloc(cls, tc->arena, b->items, b->fill);
     /* Refills start small and double up to half the bin: a short-lived thread
      * does not pull (and at exit push back) whole bins of slots it never uses. */
@@ -78,7 +78,7 @@ PA_NOINLINE void *pa_small_take_slow(int cls) {
     }
     pa_bin_t *b = &tc->bins[cls];
     if (!b->count) {
-        if (b->nremote >= b->fill) pa_bin_adopt_remote(b);
+        if (pa_bin_nremote(b) >= b->fill) pa_bin_adopt_remote(b);
         else if (!pa_bin_refill(tc, cls)) return NULL;
     }
     return pa_bin_pop(tc, cls);
@@ -168,9 +168,9 @@ static PA_NOINLINE void pa_small_free_slow(void *p) {
         return;
     }
     pa_bin_t *b = &tc->bins[loc.cls];
-    if (b->count + b->nremote == b->cap) {
+    if (b->count == b->limit) {
         pa_tcache_gc_tick(tc);
-        if (b->nremote) pa_tcache_flush_remote(tc, loc.cls);
+        if (b->limit < b->cap) pa_tcache_flush_remote(tc, loc.cls);
         else pa_tcache_flush_bin(tc, loc.cls, b->cap / 2);
     }
     pa_bin_put(tc, loc.cls, pa_slab(&pa_classes[loc.cls], loc.slab)->arena == tc->arena, p);
@@ -179,7 +179,7 @@ static PA_NOINLINE void pa_small_free_slow(void *p) {
 /* Returns a slot that is already marked freed to the thread's bin; slab is its record. */
 static inline void pa_release(pa_tcache_t *tc, bool sole, int cls, const pa_slab_t *slab, void *p) {
     pa_bin_t *b = &tc->bins[cls];
-    if (pa_likely(b->count + b->nremote < b->cap)) pa_bin_put(tc, cls, sole || slab->arena == tc->arena, p);
+    if (pa_likely(b->count < b->limit)) pa_bin_put(tc, cls, sole || slab->arena == tc->arena, p);
     else pa_small_free_slow(p);
 }
 

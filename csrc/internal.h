@@ -126,11 +126,15 @@ typedef struct pa_pool_s {
  * cache lines it shares with the thread that allocated its neighbours (passive false
  * sharing). They go back to their pools in batches, or are adopted whole (alloc.c). */
 typedef struct pa_bin_s {
-    uint32_t count, cap;             /* local slots: items[0, count) */
-    uint32_t nremote;                /* other arenas' slots: items[cap - nremote, cap) */
+    uint32_t count;                  /* local slots: items[0, count) */
+    uint32_t limit;                  /* other arenas' slots: items[limit, cap); the bin is
+                                        full when count reaches it, one comparison on free */
+    uint32_t cap;
     uint32_t fill;                   /* slots the next refill asks for */
     void **items;
 } pa_bin_t;
+
+static inline uint32_t pa_bin_nremote(const pa_bin_t *b) { return b->cap - b->limit; }
 
 /* A quarantined slot and its slab's record, kept so that letting it go needs no lookup. */
 typedef struct pa_qentry_s {
@@ -292,19 +296,19 @@ static inline void pa_bin_push(pa_bin_t *b, void *p) {
 }
 
 static inline void pa_bin_push_remote(pa_bin_t *b, void *p) {
-    b->items[b->cap - 1 - b->nremote] = p;
+    b->items[b->limit - 1] = p;
     atomic_signal_fence(memory_order_seq_cst);
-    b->nremote++;
+    b->limit--;
 }
 
 /* Moves the other arenas' slots to dst (which may overlap the bin) and returns how many.
  * They are copied out before the bin forgets them: a fork child flushing this cache in
  * between finds them once, in the bin. */
 static inline uint32_t pa_bin_take_remote(pa_bin_t *b, void **dst) {
-    uint32_t n = b->nremote;
-    memmove(dst, b->items + b->cap - n, n * sizeof(void *));
+    uint32_t n = pa_bin_nremote(b);
+    memmove(dst, b->items + b->limit, n * sizeof(void *));
     atomic_signal_fence(memory_order_seq_cst);
-    b->nremote = 0;
+    b->limit = b->cap;
     atomic_signal_fence(memory_order_seq_cst);
     return n;
 }

@@ -101,7 +101,7 @@ pa_tcache_t *pa_tcache_init_thread(void) {
     }
     void **items = tc->items;
     for (int c = 0; c < PA_NCLASS; c++) {
-        tc->bins[c].cap = pa_classes[c].tcache_cap;
+        tc->bins[c].cap = tc->bins[c].limit = pa_classes[c].tcache_cap;
         tc->bins[c].fill = pa_first_fill(tc->bins[c].cap);
         tc->bins[c].items = items;
         items += tc->bins[c].cap;
@@ -138,7 +138,7 @@ void pa_tcache_flush_bin(pa_tcache_t *tc, int cls, uint32_t keep) {
  * fork discipline as pa_tcache_flush_bin. */
 void pa_tcache_flush_remote(pa_tcache_t *tc, int cls) {
     pa_bin_t *b = &tc->bins[cls];
-    if (!b->nremote) return;
+    if (b->limit == b->cap) return;
     void *out[PA_TCACHE_MAX_CAP];
     uint32_t n = pa_bin_take_remote(b, out);
     pa_central_free(cls, out, n);
@@ -237,7 +237,7 @@ void pa_tcache_stats(pyalloc_stats *st) {
         for (int c = 0; c < PA_NCLASS; c++) {
             pyalloc_class_stats *cs = &st->classes[c];
             size_t cached = __atomic_load_n(&tc->bins[c].count, __ATOMIC_RELAXED) +
-                            __atomic_load_n(&tc->bins[c].nremote, __ATOMIC_RELAXED);
+                            (tc->bins[c].cap - __atomic_load_n(&tc->bins[c].limit, __ATOMIC_RELAXED));
             cs->cached_count += cached;
             cs->in_use_count -= cached < cs->in_use_count ? cached : cs->in_use_count;
             cs->nmalloc += __atomic_load_n(&tc->nmalloc[c], __ATOMIC_RELAXED);
