@@ -439,9 +439,13 @@ uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want) {
     return n;
 }
 
+__attribute__((noreturn)) static PA_COLD void pa_pool_double_free(void) {
+    pa_fatal("internal error: slot freed twice into the central pool");
+}
+
 /* Marks slots free in a bitmap word; none of them may be free already. */
 static inline void pa_bits_set(uint64_t *word, uint64_t slots) {
-    if (pa_unlikely(*word & slots)) pa_fatal("internal error: slot freed twice into the central pool");
+    if (pa_unlikely(*word & slots)) pa_pool_double_free();
     *word |= slots;
 }
 
@@ -480,7 +484,7 @@ void pa_central_free(int cls, void *const *ptrs, uint32_t n) {
                 w = slot / 64;
                 gathered = 0;
             }
-            if (pa_unlikely(gathered & bit)) pa_fatal("internal error: slot freed twice into the central pool");
+            if (pa_unlikely(gathered & bit)) pa_pool_double_free();
             gathered |= bit;
         }
         pa_bits_set(&bits[w], gathered);
