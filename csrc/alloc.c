@@ -170,7 +170,7 @@ static PA_NOINLINE void pa_small_free_slow(void *p) {
     pa_bin_t *b = &tc->bins[loc.cls];
     if (b->count == b->limit) {
         pa_tcache_gc_tick(tc);
-        if (b->limit < b->cap) pa_tcache_flush_remote(tc, loc.cls);
+        if (pa_bin_nremote(b)) pa_tcache_flush_remote(tc, loc.cls);
         else pa_tcache_flush_bin(tc, loc.cls, b->cap / 2);
     }
     pa_bin_put(tc, loc.cls, pa_slab(&pa_classes[loc.cls], loc.slab)->arena == tc->arena, p);

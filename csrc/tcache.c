@@ -138,7 +138,7 @@ void pa_tcache_flush_bin(pa_tcache_t *tc, int cls, uint32_t keep) {
  * fork discipline as pa_tcache_flush_bin. */
 void pa_tcache_flush_remote(pa_tcache_t *tc, int cls) {
     pa_bin_t *b = &tc->bins[cls];
-    if (b->limit == b->cap) return;
+    if (!pa_bin_nremote(b)) return;
     void *out[PA_TCACHE_MAX_CAP];
     uint32_t n = pa_bin_take_remote(b, out);
     pa_central_free(cls, out, n);
