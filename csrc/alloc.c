@@ -118,6 +118,13 @@ static PA_NOINLINE void *pa_alloc_spill(size_t n, size_t alignment, bool zero) {
     return pa_large_checked(n, alignment, zero);
 }
 
+/* A small malloc off the inline path: sets up the thread's cache, refills an empty bin, or
+ * spills to a bigger class when this one's region is full. */
+static PA_NOINLINE void *pa_alloc_small_outline(size_t n, int cls) {
+    void *p = pa_small_alloc_slow(cls);
+    return p ? p : pa_alloc_spill(n, 0, false);
+}
+
 /* malloc of anything the inline path does not serve: a large block, a hardened heap, or
  * the first call, which sets the heap up. */
 static PA_NOINLINE void *pa_alloc_other(size_t n) {
@@ -128,21 +135,14 @@ static PA_NOINLINE void *pa_alloc_other(size_t n) {
     pa_ensure_init();
     if (pa_heap.hooks) return pa_alloc_hardened(n, 0, false);
     if (n > PA_SMALL_MAX) return pa_large_checked(n, 0, false);
-    void *p = pa_small_alloc(pa_size_class(n));
-    return p ? p : pa_alloc_spill(n, 0, false);
-}
-
-/* An empty bin: refill it, or spill to a bigger class when this one's region is full. */
-static PA_NOINLINE void *pa_alloc_refill(size_t n, int cls) {
-    void *p = pa_small_alloc_slow(cls);
-    return p ? p : pa_alloc_spill(n, 0, false);
+    return pa_alloc_small_outline(n, pa_size_class(n));
 }
 
 static inline void *pa_alloc(size_t n) {
     if (pa_unlikely(n >= pa_heap.fast_end)) return pa_alloc_other(n);
     int cls = pa_size_class(n);
     pa_tcache_t *tc = pa_tcache_current;
-    if (pa_unlikely(!tc->bins[cls].count)) return pa_alloc_refill(n, cls);
+    if (pa_unlikely(!tc->bins[cls].count)) return pa_alloc_small_outline(n, cls);
     void *p = pa_bin_pop(tc, cls);
     pa_mark_live(cls, p);
     return p;
