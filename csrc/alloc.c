@@ -90,14 +90,19 @@ static PA_NOINLINE void *pa_small_alloc_slow(int cls) {
     return p;
 }
 
+/* Hands out the bin's top slot, marked live; the bin must not be empty. */
+static inline void *pa_bin_pop_live(pa_tcache_t *tc, int cls) {
+    void *p = pa_bin_pop(tc, cls);
+    pa_mark_live(cls, p);
+    return p;
+}
+
 /* pa_small_take with the state byte set, the bin test spelled out so that a slot popped
  * from the bin needs no NULL test. */
 static inline void *pa_small_alloc(int cls) {
     pa_tcache_t *tc = pa_tcache_current;
     if (pa_unlikely(!tc->bins[cls].count)) return pa_small_alloc_slow(cls);
-    void *p = pa_bin_pop(tc, cls);
-    pa_mark_live(cls, p);
-    return p;
+    return pa_bin_pop_live(tc, cls);
 }
 
 void *pa_large_checked(size_t n, size_t alignment, bool zero) {
@@ -143,9 +148,7 @@ static inline void *pa_alloc(size_t n) {
     int cls = pa_size_class(n);
     pa_tcache_t *tc = pa_tcache_current;
     if (pa_unlikely(!tc->bins[cls].count)) return pa_alloc_small_outline(n, cls);
-    void *p = pa_bin_pop(tc, cls);
-    pa_mark_live(cls, p);
-    return p;
+    return pa_bin_pop_live(tc, cls);
 }
 
 /* local: the slot's slab belongs to the thread's arena; always so while the thread is the
