@@ -71,6 +71,11 @@ typedef struct pa_slab_s {
     uint8_t list;
     uint8_t arena;                   /* owning pool; fixed once the slab is carved */
     uint32_t emptied_ms;             /* on the empty list: when its last slot came back */
+    uint16_t moved_ranges;           /* ranges of pages moved in, each a kernel mapping */
+    uint16_t front_pages;            /* every slot handed out since the slab was carved or
+                                        purged lies in its first front_pages pages; the
+                                        rest have never been written. On the empty list,
+                                        its share of pa_retained. */
 } pa_slab_t;
 
 /* Per-class constants, read-only after init and used by the fast paths. */
@@ -114,6 +119,8 @@ typedef struct pa_pool_s {
     size_t handed;                   /* slots out of the pool (programs + caches) */
     uint64_t nmalloc_direct, nfree_direct; /* ops that bypassed thread caches */
     uint64_t npurge;
+    uint64_t nmoved;                 /* empty slabs whose pages moved to another slab */
+    uint32_t filled_ms;              /* when a slab last ran out of free slots */
 } pa_pool_t;
 
 #define PA_MAX_ARENAS 16
@@ -235,6 +242,8 @@ PA_HIDDEN void *pa_os_map_metadata(size_t size);
 PA_HIDDEN void pa_os_unmap_metadata(void *p, size_t size);
 PA_HIDDEN void pa_os_unmap(void *p, size_t size);
 PA_HIDDEN void pa_os_purge(void *p, size_t size);
+PA_HIDDEN bool pa_os_move(void *src, void *dst, size_t size, bool *supported);
+PA_HIDDEN bool pa_os_reset(void *p, size_t size);
 PA_HIDDEN void pa_os_clear(void *p, size_t size, int fill);
 PA_HIDDEN bool pa_os_protect(void *p, size_t size, bool accessible);
 PA_HIDDEN void pa_os_readonly(void *p, size_t size);
@@ -254,6 +263,7 @@ PA_HIDDEN void pa_report(const char *what, const void *p, int cls);
 /* ---- lock.c ----------------------------------------------------------------------------- */
 PA_HIDDEN void pa_lock(pa_lock_t *l);
 PA_HIDDEN void pa_unlock(pa_lock_t *l);
+PA_HIDDEN bool pa_trylock(pa_lock_t *l);
 PA_HIDDEN bool pa_lock_held_by_me(const pa_lock_t *l);
 PA_HIDDEN uint32_t pa_thread_id(void);
 
@@ -266,6 +276,7 @@ PA_HIDDEN uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_
 PA_HIDDEN void pa_central_free(int cls, void *const *ptrs, uint32_t n);
 PA_HIDDEN size_t pa_central_purge(int cls, uint32_t arena);
 PA_HIDDEN size_t pa_central_trim(void);
+PA_HIDDEN bool pa_slab_pages_move(void);
 PA_HIDDEN void pa_central_decay(void);
 PA_HIDDEN int pa_class_for_alignment(size_t size, size_t alignment);
 PA_HIDDEN void pa_slab_stats(pyalloc_stats *st);

@@ -62,6 +62,12 @@ void pa_lock(pa_lock_t *l) {
     }
 }
 
+bool pa_trylock(pa_lock_t *l) {
+    uint32_t expected = 0;
+    return atomic_compare_exchange_strong_explicit(&l->word, &expected, pa_thread_id(), memory_order_acquire,
+                                                   memory_order_relaxed);
+}
+
 void pa_unlock(pa_lock_t *l) {
     uint32_t old = atomic_exchange_explicit(&l->word, 0, memory_order_release);
     if (pa_unlikely(old & PA_LOCK_WAITERS)) pa_futex(&l->word, FUTEX_WAKE, 1);

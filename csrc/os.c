@@ -81,6 +81,32 @@ void pa_os_purge(void *p, size_t size) {
     errno = saved;
 }
 
+/* Moves the pages behind [src, src + size) to dst, which they replace; src stays mapped and
+ * reads as zeros. Page tables move, the data is not copied: a slab changing class costs one
+ * call instead of a fault per page plus a purge. False on failure, with dst still mapped
+ * read-write (as zeros) and src untouched, or when the kernel lacks MREMAP_DONTUNMAP
+ * (Linux 5.7 and later have it); *supported is then cleared for good. */
+bool pa_os_move(void *src, void *dst, size_t size, bool *supported) {
+    int saved = errno;
+    void *q = mremap(src, size, size, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, dst);
+    bool ok = q == dst;
+    if (!ok && errno == EINVAL) __atomic_store_n(supported, false, __ATOMIC_RELAXED);
+    /* A failed move may have unmapped dst already (the kernel clears the target first). */
+    if (!ok && !pa_os_reset(dst, size)) pa_fatal("cannot remap heap pages");
+    errno = saved;
+    return ok;
+}
+
+/* Replaces [p, p + size) of the heap with a fresh mapping like the one it was carved from:
+ * its pages read as zeros, and it merges again with its neighbours, which a range moved in
+ * by pa_os_move does not (it keeps its old offset), so the count of mappings stays bounded. */
+bool pa_os_reset(void *p, size_t size) {
+    int saved = errno;
+    void *q = mmap(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    errno = saved;
+    return q == p;
+}
+
 /* Fills a page-aligned range, writing only the pages the program touched (mincore says
  * which): the others are dropped, which also discards swapped-out copies, and read as
  * zeros. Clearing a big block mostly never written does not fault it in page by page. */

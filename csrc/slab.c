@@ -34,10 +34,18 @@ static _Atomic uint32_t pa_decay_due_ms;
 /* Bytes of slots out of the pools (in use or cached), and their peak in the current and the
  * previous window. Empty slabs stay resident only while they and the slots out fit in that
  * recent peak: a heap that breathes (trees built and torn down, requests come and gone)
- * reuses its pages without new faults at no cost in peak RSS, while memory moving from
- * class to class is purged at once, as classes do not share pages. */
+ * reuses its pages without new faults at no cost in peak RSS; memory moving from class to
+ * class follows through pa_adopt_pages. */
 static _Atomic size_t pa_handed_bytes, pa_handed_peak, pa_handed_peak_before;
 static _Atomic uint32_t pa_peak_window_ms;
+/* Ranges of pages moved between slabs and not yet merged back (see pa_adopt_pages): each
+ * is a kernel mapping, so they are capped far below the default vm.max_map_count (65530). */
+#define PA_MOVED_RANGES_MAX 8192
+static _Atomic uint32_t pa_moved_ranges;
+static bool pa_can_move = true;      /* cleared for good if the kernel cannot move pages */
+/* A move is a system call costing about as much as faulting in this many pages: fewer are
+ * left to fault in. */
+#define PA_MOVE_MIN_PAGES 8
 #define PA_PEAK_WINDOW_MS 1000       /* a heap smaller for this long has shrunk */
 
 const uint8_t pa_class_lookup[PA_LOOKUP_MAX / 16 + 1] = {
@@ -237,7 +245,7 @@ static void pa_list_remove(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
     pa_slab_t *sl = pa_slab(k, s);
     if (sl->list == PA_LIST_NONE) return;
     if (sl->list == PA_LIST_EMPTY)
-        atomic_fetch_sub_explicit(&pa_retained, (size_t)1 << k->slab_shift, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&pa_retained, (size_t)sl->front_pages * pa_os_page_size(), memory_order_relaxed);
     if (sl->prev != PA_NIL) pa_slab(k, sl->prev)->next = sl->next;
     else pool->head[sl->list] = sl->next;
     if (sl->next != PA_NIL) pa_slab(k, sl->next)->prev = sl->prev;
@@ -255,8 +263,10 @@ static void pa_handed_add(size_t bytes) {
 }
 
 /* Whether a slab that just became empty may stay resident; if so it is counted in pa_retained. */
-static bool pa_retain(const pa_class_t *k) {
-    size_t bytes = (size_t)1 << k->slab_shift;
+static bool pa_retain(const pa_class_t *k, uint32_t s) {
+    /* Pages past the front were never written and cost nothing: a big slab holding a few
+     * big blocks is counted by what it used, or it would never fit the budget. */
+    size_t bytes = (size_t)pa_slab(k, s)->front_pages * pa_os_page_size();
     size_t peak = atomic_load_explicit(&pa_handed_peak, memory_order_relaxed);
     size_t before = atomic_load_explicit(&pa_handed_peak_before, memory_order_relaxed);
     size_t handed = atomic_load_explicit(&pa_handed_bytes, memory_order_relaxed);
@@ -268,23 +278,139 @@ static bool pa_retain(const pa_class_t *k) {
     return false;
 }
 
+/* Its freed slots read as zeros from now on: the write after free check must not expect fill. */
+static void pa_mark_purged(const pa_class_t *k, uint32_t s) {
+    if (!(pa_heap.hooks & PA_HOOK_CHECK)) return;
+    uint8_t *states = pa_slab_states(k, s);
+    for (uint32_t i = 0; i < k->nslots; i++) {
+        uint8_t *state = &states[((size_t)i * k->size) >> k->state_shift];
+        if (*state == PA_SLOT_FREED) __atomic_store_n(state, PA_SLOT_PURGED, __ATOMIC_RELAXED);
+    }
+}
+
+/* The slab's pages moved in from others are dropped with it: its own mapping again. */
+static void pa_forget_moved(pa_slab_t *sl) {
+    atomic_fetch_sub_explicit(&pa_moved_ranges, sl->moved_ranges, memory_order_relaxed);
+    sl->moved_ranges = 0;
+}
+
 /* Gives an empty slab's pages back to the OS; returns the list it belongs on now. */
 static uint8_t pa_purge_slab(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
     char *slab = k->base + ((size_t)s << k->slab_shift);
     pool->npurge++;
-    if (pa_heap.hooks & PA_HOOK_CHECK) {
-        uint8_t *states = pa_slab_states(k, s);
-        for (uint32_t i = 0; i < k->nslots; i++) {
-            uint8_t *state = &states[((size_t)i * k->size) >> k->state_shift];
-            if (*state == PA_SLOT_FREED) __atomic_store_n(state, PA_SLOT_PURGED, __ATOMIC_RELAXED);
-        }
-    }
+    pa_slab(k, s)->front_pages = 0;
+    pa_mark_purged(k, s);
     if (__atomic_load_n(&pa_lazy, __ATOMIC_RELAXED)) {
         pa_os_unmap(slab, (size_t)1 << k->slab_shift);
+        pa_forget_moved(pa_slab(k, s));
         return PA_LIST_UNMAPPED;
     }
-    pa_os_purge(slab, (size_t)1 << k->slab_shift);
+    /* One that had pages moved in is mapped afresh, which merges it back into its
+     * neighbours' mapping. */
+    if (pa_slab(k, s)->moved_ranges) {
+        if (!pa_os_reset(slab, (size_t)1 << k->slab_shift)) pa_fatal("cannot remap heap pages");
+        pa_forget_moved(pa_slab(k, s));
+    } else {
+        pa_os_purge(slab, (size_t)1 << k->slab_shift);
+    }
     return PA_LIST_PURGED;
+}
+
+/* The pool, other than `except`, whose longest-idle resident empty slab has waited longest.
+ * Read without locks, so only a hint: the caller locks the pool and looks again. */
+static pa_pool_t *pa_oldest_empty(const pa_pool_t *except, int *cls_out) {
+    uint32_t now = pa_os_now_ms(), oldest = 0, arenas = pa_arenas_used();
+    pa_pool_t *best = NULL;
+    for (int c = 0; c < PA_NCLASS; c++)
+        for (uint32_t a = 0; a < arenas; a++) {
+            pa_pool_t *pool = &pa_pools[a][c];
+            uint32_t s = __atomic_load_n(&pool->tail[PA_LIST_EMPTY], __ATOMIC_RELAXED);
+            if (s == PA_NIL || pool == except) continue;
+            const pa_slab_t *sl = pa_slab(&pa_classes[c], s);
+            if (__atomic_load_n(&sl->front_pages, __ATOMIC_RELAXED) < PA_MOVE_MIN_PAGES) continue;
+            uint32_t idle = now - __atomic_load_n(&sl->emptied_ms, __ATOMIC_RELAXED);
+            if (!best || idle > oldest) {
+                best = pool;
+                oldest = idle;
+                *cls_out = c;
+            }
+        }
+    return best;
+}
+
+bool pa_slab_pages_move(void) {
+    return __atomic_load_n(&pa_tcache_sole, __ATOMIC_RELAXED) &&
+           __atomic_load_n(&pa_can_move, __ATOMIC_RELAXED) && !__atomic_load_n(&pa_lazy, __ATOMIC_RELAXED) &&
+           atomic_load_explicit(&pa_moved_ranges, memory_order_relaxed) < PA_MOVED_RANGES_MAX;
+}
+
+/* Bytes [from, to) of slab s of `pool` were never written: they take resident pages of
+ * other pools' empty slabs instead of faulting in new ones, longest idle first. Classes do
+ * not share addresses, but pages can move between them, so memory a program frees in one
+ * class and allocates in another is reused without a page fault or growth of RSS. A donor
+ * gives its pages from the end of its front and stays kept while PA_MOVE_MIN_PAGES or more
+ * are left; the rest are purged. Returns the bytes moved in, from `from` on. */
+static size_t pa_adopt_pages(const pa_class_t *k, pa_pool_t *pool, uint32_t s, size_t from, size_t to) {
+    char *dst = k->base + ((size_t)s << k->slab_shift) + from;
+    size_t need = to - from, page = pa_os_page_size(), got = 0;
+    while (need - got >= PA_MOVE_MIN_PAGES * page) {
+        if (!pa_slab_pages_move()) break;
+        int dc = 0;
+        pa_pool_t *donor = pa_oldest_empty(pool, &dc);
+        /* Never wait for a second pool lock while holding one: two threads taking pages
+         * from each other's pools would deadlock. */
+        if (!donor || !pa_trylock(&donor->lock)) break;
+        const pa_class_t *dk = &pa_classes[dc];
+        uint32_t ds = donor->tail[PA_LIST_EMPTY];
+        if (ds == PA_NIL) {
+            pa_unlock(&donor->lock);
+            break;
+        }
+        pa_slab_t *dsl = pa_slab(dk, ds);
+        char *src = dk->base + ((size_t)ds << dk->slab_shift);
+        size_t size = (size_t)dsl->front_pages * page;
+        if (size < PA_MOVE_MIN_PAGES * page) { /* it changed since pa_oldest_empty looked */
+            pa_unlock(&donor->lock);
+            break;
+        }
+        /* From the donor's end: the pages its class would write first, should it take the
+         * slab back, stay resident. */
+        size_t take = size < need - got ? size : need - got;
+        bool moved = pa_os_move(src + size - take, dst + got, take, &pa_can_move);
+        if (moved) {
+            pa_slab(k, s)->moved_ranges++;
+            atomic_fetch_add_explicit(&pa_moved_ranges, 1, memory_order_relaxed);
+            atomic_fetch_sub_explicit(&pa_retained, take, memory_order_relaxed);
+            dsl->front_pages = (uint16_t)((size - take) / page);
+            donor->nmoved++;
+            got += take;
+            pa_mark_purged(dk, ds);  /* its slots on the pages gone read as zeros now */
+        }
+        if (moved && size - take < PA_MOVE_MIN_PAGES * page) {
+            pa_list_remove(dk, donor, ds);
+            pa_list_push(dk, donor, ds, pa_purge_slab(dk, donor, ds));
+        }
+        pa_unlock(&donor->lock);
+        if (!moved) break;
+    }
+    return got;
+}
+
+/* The slots just taken from slab s reach `reach` pages into it, past its front. The front
+ * grows at least twofold (to PA_MOVE_MIN_PAGES at first), taking pages from other classes
+ * where it can: a slab being filled takes its pages in a few calls, one that hands out a
+ * few slots takes few pages, which stay resident while those slots live. */
+static void pa_grow_front(const pa_class_t *k, pa_pool_t *pool, uint32_t s, uint32_t reach) {
+    pa_slab_t *sl = pa_slab(k, s);
+    size_t page = pa_os_page_size();
+    uint32_t front = sl->front_pages, slab_pages = (uint32_t)(((size_t)1 << k->slab_shift) / page);
+    uint32_t target = front * 2 > PA_MOVE_MIN_PAGES ? front * 2 : PA_MOVE_MIN_PAGES;
+    /* A class that filled a slab lately will likely fill this one too: all in one move. */
+    if (pool->filled_ms && pa_os_now_ms() - pool->filled_ms < PA_PEAK_WINDOW_MS) target = slab_pages;
+    if (target < reach) target = reach;
+    if (target > slab_pages) target = slab_pages;
+    uint32_t adopted = (uint32_t)(pa_adopt_pages(k, pool, s, (size_t)front * page, (size_t)target * page) / page);
+    sl->front_pages = (uint16_t)(front + adopted > reach ? front + adopted : reach);
 }
 
 static void pa_decay_due_at_most(uint32_t due) {
@@ -376,10 +502,11 @@ static uint32_t pa_pick_slab(int cls, pa_class_t *k, pa_pool_t *pool, uint32_t a
 /* Takes up to `left` free slots of a slab, scanning its bitmap in address order from slot
  * `start` and wrapping around (the first word is visited twice: the slots from start on,
  * and at the end those before). Writes them downward from out[left - 1]; returns how many
- * are still wanted. The class constants are copied to locals: the bitmap stores could
- * otherwise alias them and force a reload per slot. */
+ * are still wanted, and raises *top_slot to one past the highest slot taken. The class
+ * constants are copied to locals: the bitmap stores could otherwise alias them and force a
+ * reload per slot. */
 static uint32_t pa_slab_take(const pa_class_t *k, uint64_t *bits, char *slab_start, uint32_t start, void **out,
-                             uint32_t left) {
+                             uint32_t left, uint32_t *top_slot) {
     const size_t size = k->size;
     const uint32_t words = k->words;
     const uint64_t from_start = ~(uint64_t)0 << (start % 64);
@@ -395,7 +522,10 @@ static uint32_t pa_slab_take(const pa_class_t *k, uint64_t *bits, char *slab_sta
                 *--top = word_start + (size_t)(uint32_t)__builtin_ctzll(avail) * size;
                 avail &= avail - 1;
             } while (avail && top != out);
-            bits[w] &= ~(offered ^ avail);
+            uint64_t taken = offered ^ avail;
+            bits[w] &= ~taken;
+            uint32_t end = w * 64 + 64 - (uint32_t)__builtin_clzll(taken);
+            if (end > *top_slot) *top_slot = end;
             if (top == out) break;
         }
         if (++w == words) w = 0;
@@ -416,7 +546,8 @@ uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want) {
         pa_slab_t *sl = pa_slab(k, s);
         uint32_t n_before = n;
         uint32_t start = pa_opt.randomize ? (uint32_t)(pa_rng_next(&pool->rng) % k->nslots) : k->first_slot;
-        n = want - pa_slab_take(k, pa_slab_bits(k, s), pa_slot_addr(cls, s, 0), start, out, want - n);
+        uint32_t top = 0;
+        n = want - pa_slab_take(k, pa_slab_bits(k, s), pa_slot_addr(cls, s, 0), start, out, want - n, &top);
         sl->nfree = (uint16_t)(sl->nfree - (n - n_before));
         if (sl->list != PA_LIST_PARTIAL) {
             pa_list_remove(k, pool, s);
@@ -424,6 +555,11 @@ uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want) {
         } else if (!sl->nfree) {
             pa_list_remove(k, pool, s);
         }
+        /* Off the empty list first: there the front is what pa_retained counts. */
+        size_t page = pa_os_page_size();
+        uint32_t reach = (uint32_t)(((size_t)top * k->size + page - 1) / page);
+        if (reach > sl->front_pages) pa_grow_front(k, pool, s, reach);
+        if (!sl->nfree) pool->filled_ms = pa_os_now_ms();
     }
     if (n < want) memmove(out, out + want - n, n * sizeof(void *));
     if (pa_opt.randomize >= 2)
@@ -495,7 +631,7 @@ void pa_central_free(int cls, void *const *ptrs, uint32_t n) {
         if (!was_free) pa_list_push(k, pool, s, PA_LIST_PARTIAL);
         if (sl->nfree == k->nslots) {
             pa_list_remove(k, pool, s);
-            if (pa_retain(k)) {
+            if (pa_retain(k, s)) {
                 uint32_t now = pa_os_now_ms();
                 pa_purge_expired(k, pool, now);
                 sl->emptied_ms = now;
@@ -603,6 +739,7 @@ void pa_slab_stats(pyalloc_stats *st) {
             cs->nmalloc += pool->nmalloc_direct;
             cs->nfree += pool->nfree_direct;
             st->npurge += pool->npurge;
+            st->nmoved += pool->nmoved;
             pa_unlock(&pool->lock);
         }
         size_t nslabs = atomic_load_explicit(&pa_class_nslabs[c], memory_order_relaxed);

@@ -152,10 +152,11 @@ void pa_tcache_flush_all(pa_tcache_t *tc) {
 }
 
 /* A bin of a class the thread stopped using would keep its slots, and with them whole
- * slabs, out of reach of other threads and of purging for as long as the thread lives;
- * the class's empty slabs would hold the retention budget that classes in use need.
+ * slabs, out of reach of other threads and of purging for as long as the thread lives.
  * Every PA_TCACHE_GC_PERIOD refills or flushes (so never on the fast path), bins that saw
- * no operation since the previous sweep are emptied and their pool's empty slabs purged. */
+ * no operation since the previous sweep are emptied. Their pool's empty slabs are purged
+ * only where pages cannot move between classes: otherwise the classes in use take those
+ * pages over (pa_adopt_pages), which beats faulting in new ones after a purge. */
 #define PA_TCACHE_GC_PERIOD 8
 void pa_tcache_gc_tick(pa_tcache_t *tc) {
     if (++tc->gc_tick < PA_TCACHE_GC_PERIOD) return;
@@ -165,7 +166,7 @@ void pa_tcache_gc_tick(pa_tcache_t *tc) {
         if (ops == tc->gc_seen[c] && ops) {
             pa_tcache_flush_remote(tc, c);
             pa_tcache_flush_bin(tc, c, 0);
-            pa_central_purge(c, tc->arena);
+            if (!pa_slab_pages_move()) pa_central_purge(c, tc->arena);
             tc->bins[c].fill = pa_first_fill(tc->bins[c].cap);
         }
         tc->gc_seen[c] = ops;

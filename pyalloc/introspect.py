@@ -44,6 +44,7 @@ class Stats:
     nlarge_malloc: int
     nlarge_free: int
     npurge: int
+    nmoved: int
     threads: int
     nclasses: int
     classes: Tuple[ClassStats, ...]

@@ -89,3 +89,30 @@ def test_memory_of_classes_left_behind_is_returned(run_c):
     # Four 1 MiB blocks cut from the cached 8 MiB mapping touch pages already resident;
     # fresh mappings would fault 1024 times.
     assert v["large_reuse_faults"] < 64, f"the freed 8 MiB block was not reused: {v}"
+
+
+@pytest.mark.parametrize("options", [None, "profile=hardened"], ids=lambda o: o or "defaults")
+def test_pages_move_between_classes(run_c, options):
+    """A program sweeping the classes over and over reuses the pages earlier classes freed:
+    later sweeps fault in far fewer pages than they use, no block changes under its owner,
+    and the mappings that moved pages make stay few and merge back once their slabs are
+    purged. Without moving, each later sweep faults in about as
+    many pages as its blocks span."""
+    result = run_c("pages_move_classes.c", options=options)
+    assert result.returncode == 0, result.describe()
+    v = values(result)
+    per_later_sweep = v["later_sweep_faults"] / v["later_sweeps"]
+    assert per_later_sweep < v["sweep_pages"] / 2, \
+        f"later sweeps fault in new pages instead of reusing freed ones: {v}"
+    assert v["maps_swept"] - v["maps_start"] < 1000, f"moved pages left too many mappings: {v}"
+    assert v["maps_trimmed"] <= v["maps_swept"], f"malloc_trim(0) left more mappings: {v}"
+
+
+def test_pages_move_partial_donor_passes_write_after_free_check(run_c):
+    """A slab that gave some of its pages away and is reused by its own class has slots
+    that read part zeros, part junk: the write after free check must know they were purged."""
+    result = run_c("pages_move_partial_donor.c", options="profile=hardened,junk=1,quarantine_bytes=0")
+    assert result.returncode == 0, result.describe()
+    v = values(result)
+    assert v["donor_last_page_zero"] == 1 and v["donor_first_slot_junk"] == 1, \
+        f"no partial move of the empty slab's pages took place: {v}"
