@@ -31,12 +31,15 @@ static void pa_futex(_Atomic uint32_t *addr, int op, uint32_t val) {
     errno = saved;
 }
 
-void pa_lock(pa_lock_t *l) {
-    uint32_t me = pa_thread_id();
+bool pa_trylock(pa_lock_t *l) {
     uint32_t expected = 0;
-    if (pa_likely(atomic_compare_exchange_strong_explicit(&l->word, &expected, me, memory_order_acquire,
-                                                          memory_order_relaxed)))
-        return;
+    return atomic_compare_exchange_strong_explicit(&l->word, &expected, pa_thread_id(), memory_order_acquire,
+                                                   memory_order_relaxed);
+}
+
+void pa_lock(pa_lock_t *l) {
+    if (pa_likely(pa_trylock(l))) return;
+    uint32_t me = pa_thread_id(), expected;
     for (int spin = 0; spin < 100; spin++) {
         __builtin_ia32_pause();
         expected = 0;
@@ -60,12 +63,6 @@ void pa_lock(pa_lock_t *l) {
             continue;
         pa_futex(&l->word, FUTEX_WAIT, cur | PA_LOCK_WAITERS);
     }
-}
-
-bool pa_trylock(pa_lock_t *l) {
-    uint32_t expected = 0;
-    return atomic_compare_exchange_strong_explicit(&l->word, &expected, pa_thread_id(), memory_order_acquire,
-                                                   memory_order_relaxed);
 }
 
 void pa_unlock(pa_lock_t *l) {

@@ -384,11 +384,12 @@ static size_t pa_adopt_pages(const pa_class_t *k, pa_pool_t *pool, uint32_t s, s
             dsl->front_pages = (uint16_t)((size - take) / page);
             donor->nmoved++;
             got += take;
-            pa_mark_purged(dk, ds);  /* its slots on the pages gone read as zeros now */
-        }
-        if (moved && size - take < PA_MOVE_MIN_PAGES * page) {
-            pa_list_remove(dk, donor, ds);
-            pa_list_push(dk, donor, ds, pa_purge_slab(dk, donor, ds));
+            if (size - take < PA_MOVE_MIN_PAGES * page) {
+                pa_list_remove(dk, donor, ds);
+                pa_list_push(dk, donor, ds, pa_purge_slab(dk, donor, ds));
+            } else {
+                pa_mark_purged(dk, ds); /* its slots on the pages gone read as zeros now */
+            }
         }
         pa_unlock(&donor->lock);
         if (!moved) break;
@@ -402,6 +403,10 @@ static size_t pa_adopt_pages(const pa_class_t *k, pa_pool_t *pool, uint32_t s, s
  * few slots takes few pages, which stay resident while those slots live. */
 static void pa_grow_front(const pa_class_t *k, pa_pool_t *pool, uint32_t s, uint32_t reach) {
     pa_slab_t *sl = pa_slab(k, s);
+    if (!pa_slab_pages_move()) {     /* nothing to take: the slots' own pages fault in */
+        sl->front_pages = (uint16_t)reach;
+        return;
+    }
     size_t page = pa_os_page_size();
     uint32_t front = sl->front_pages, slab_pages = (uint32_t)(((size_t)1 << k->slab_shift) / page);
     uint32_t target = front * 2 > PA_MOVE_MIN_PAGES ? front * 2 : PA_MOVE_MIN_PAGES;
