@@ -50,8 +50,10 @@
 
 typedef struct pa_loc_s pa_loc_t;
 /* PURGED: freed, then its page went back to the OS, so it reads as zeros; the write after
- * free check skips it rather than fault in a zero page only to copy it on the first write. */
-enum { PA_SLOT_NEVER = 0, PA_SLOT_LIVE = 1, PA_SLOT_FREED = 2, PA_SLOT_PURGED = 3 };
+ * free check skips it rather than fault in a zero page only to copy it on the first write.
+ * IDLE: freed, and found still free in its pool by the last idle-slot pass (slab.c); it is
+ * FREED in every other respect. Every state from FREED on is a freed slot. */
+enum { PA_SLOT_NEVER = 0, PA_SLOT_LIVE = 1, PA_SLOT_FREED = 2, PA_SLOT_PURGED = 3, PA_SLOT_IDLE = 4 };
 /* Purged slabs keep their pages mapped (reserved layout); unmapped ones gave them back
  * (lazy layout, where mapped address space counts against RLIMIT_AS). */
 enum { PA_LIST_NONE = 0, PA_LIST_PARTIAL, PA_LIST_EMPTY, PA_LIST_PURGED, PA_LIST_UNMAPPED, PA_NLISTS };
@@ -120,6 +122,7 @@ typedef struct pa_pool_s {
     uint64_t nmalloc_direct, nfree_direct; /* ops that bypassed thread caches */
     uint64_t npurge;
     uint64_t nmoved;                 /* empty slabs whose pages moved to another slab */
+    uint64_t nslot_purge;            /* idle big slots purged (pa_purge_idle_slots) */
     uint32_t filled_ms;              /* when a slab last ran out of free slots */
 } pa_pool_t;
 
@@ -185,6 +188,7 @@ typedef struct pa_options_s {
     size_t tcache;
     size_t retain_bytes;
     size_t purge_delay_ms;
+    size_t slot_purge_delay_ms;
     size_t large_cache_bytes;
     size_t large_cache_protect;
     size_t canary;

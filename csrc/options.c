@@ -40,6 +40,10 @@ static const pa_option_def_t pa_option_defs[] = {
      "milliseconds, e.g. 0, 100, 1000",
      "how long a kept empty slab or cached large range waits for reuse before its pages go "
      "back to the OS"},
+    {"slot_purge_delay_ms", PA_OPT_COUNT, PA_OPT_FIELD(slot_purge_delay_ms), {100, 10, 10, 0}, NULL,
+     "milliseconds, e.g. 0, 10, 100",
+     "how long a free slot of 16 KiB or more, in a slab still in use, waits for reuse before its pages "
+     "go back to the OS (between one and two such periods)"},
     {"large_cache_bytes", PA_OPT_BYTES, PA_OPT_FIELD(large_cache_bytes), {64 * M, 64 * M, 64 * M, 0}, NULL,
      "bytes, e.g. 0, 64M",
      "most bytes of freed large mappings kept for reuse (each for up to purge_delay_ms), "

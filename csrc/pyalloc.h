@@ -49,6 +49,7 @@ typedef struct pyalloc_stats {
     uint64_t nlarge_free;
     uint64_t npurge;            /* slabs returned to the OS */
     uint64_t nmoved;            /* empty slabs whose pages moved to slabs of other classes */
+    uint64_t nslot_purge;       /* big free slots of slabs in use whose pages went back to the OS */
     size_t threads;             /* live thread caches */
     size_t nclasses;
     pyalloc_class_stats classes[PYALLOC_MAX_CLASSES];

@@ -47,6 +47,11 @@ static bool pa_can_move = true;      /* cleared for good if the kernel cannot mo
  * left to fault in. */
 #define PA_MOVE_MIN_PAGES 8
 #define PA_PEAK_WINDOW_MS 1000       /* a heap smaller for this long has shrunk */
+/* Slots this big are whole pages (slabs are aligned, sizes multiples of the page), which
+ * they hold for as long as any neighbour in their slab lives: an idle one gives them back
+ * on its own (pa_purge_idle_slots). Smaller slots share pages with their neighbours. */
+#define PA_IDLE_SLOT_MIN (4u * PA_PAGE)
+static _Atomic uint32_t pa_idle_pass_ms;
 
 const uint8_t pa_class_lookup[PA_LOOKUP_MAX / 16 + 1] = {
     0,  0,  1,  2,  3,  4,  5,  6,  7,  8,  8,  9,  9,  10, 10, 11, 11, 12, 12, 12, 12, 13,
@@ -284,7 +289,7 @@ static void pa_mark_purged(const pa_class_t *k, uint32_t s) {
     uint8_t *states = pa_slab_states(k, s);
     for (uint32_t i = 0; i < k->nslots; i++) {
         uint8_t *state = &states[((size_t)i * k->size) >> k->state_shift];
-        if (*state == PA_SLOT_FREED) __atomic_store_n(state, PA_SLOT_PURGED, __ATOMIC_RELAXED);
+        if (*state == PA_SLOT_FREED || *state == PA_SLOT_IDLE) __atomic_store_n(state, PA_SLOT_PURGED, __ATOMIC_RELAXED);
     }
 }
 
@@ -667,6 +672,65 @@ size_t pa_central_purge(int cls, uint32_t arena) {
     return released;
 }
 
+/* A big slot freed in a slab that is still in use would keep its pages until the whole
+ * slab empties, which for a program holding one neighbour may be never. Every pass turns
+ * the pool's FREED slots IDLE and purges the slots already IDLE: a slot handed out in
+ * between comes back FREED, so only slots left unused for a whole pass interval go. With
+ * `all` (malloc_trim) every free slot goes at once. Returns the bytes purged. */
+static size_t pa_purge_idle_slots(const pa_class_t *k, pa_pool_t *pool, bool all) {
+    size_t released = 0;
+    const size_t size = k->size;
+    for (uint32_t s = pool->head[PA_LIST_PARTIAL]; s != PA_NIL; s = pa_slab(k, s)->next) {
+        const uint64_t *bits = pa_slab_bits(k, s);
+        uint8_t *states = pa_slab_states(k, s);
+        char *slab = k->base + ((size_t)s << k->slab_shift), *run = NULL, *run_end = NULL;
+        for (uint32_t w = 0; w < k->words; w++)
+            for (uint64_t avail = bits[w]; avail; avail &= avail - 1) {
+                uint32_t slot = w * 64 + (uint32_t)__builtin_ctzll(avail);
+                uint8_t *state = &states[((size_t)slot * size) >> k->state_shift];
+                if (*state == PA_SLOT_FREED && !all) {
+                    __atomic_store_n(state, PA_SLOT_IDLE, __ATOMIC_RELAXED);
+                } else if (*state == PA_SLOT_FREED || *state == PA_SLOT_IDLE) {
+                    __atomic_store_n(state, PA_SLOT_PURGED, __ATOMIC_RELAXED);
+                    char *p = slab + (size_t)slot * size;
+                    if (p != run_end) { /* neighbours go in one call */
+                        if (run) pa_os_purge(run, (size_t)(run_end - run));
+                        run = p;
+                    }
+                    run_end = p + size;
+                    pool->nslot_purge++;
+                    released += size;
+                }
+            }
+        if (run) pa_os_purge(run, (size_t)(run_end - run));
+    }
+    return released;
+}
+
+/* One idle-slot pass over the pools of big slots, every slot_purge_delay_ms at most: a
+ * slot goes back after waiting between one and two of those. Shorter than an empty slab's
+ * wait: a slot's few pages cost little to fault in again, and cannot move to other classes
+ * as an empty slab's can. */
+static void pa_idle_slots_pass(uint32_t now) {
+    uint32_t last = atomic_load_explicit(&pa_idle_pass_ms, memory_order_relaxed);
+    if (now - last < pa_opt.slot_purge_delay_ms ||
+        !atomic_compare_exchange_strong_explicit(&pa_idle_pass_ms, &last, now, memory_order_relaxed,
+                                                 memory_order_relaxed))
+        return;
+    uint32_t arenas = pa_arenas_used();
+    for (int c = 0; c < PA_NCLASS; c++) {
+        const pa_class_t *k = &pa_classes[c];
+        if (k->size < PA_IDLE_SLOT_MIN) continue;
+        for (uint32_t a = 0; a < arenas; a++) {
+            pa_pool_t *pool = &pa_pools[a][c];
+            if (!__atomic_load_n(&pool->count[PA_LIST_PARTIAL], __ATOMIC_RELAXED)) continue;
+            pa_lock(&pool->lock);
+            pa_purge_idle_slots(k, pool, false);
+            pa_unlock(&pool->lock);
+        }
+    }
+}
+
 /* Purges expired empty slabs of every pool, including those of classes and arenas no thread
  * touches any more, which nothing else would visit. Called from the cache sweep, so never on
  * a fast path; a pool is locked only when its longest-idle slab has expired. */
@@ -682,6 +746,7 @@ void pa_central_decay(void) {
                               memory_order_relaxed);
     }
     pa_large_decay(now);
+    pa_idle_slots_pass(now);
     if (!atomic_load_explicit(&pa_retained, memory_order_relaxed) || (int32_t)(now - atomic_load(&pa_decay_due_ms)) < 0)
         return;
     /* Slabs kept from now on expire no sooner than this; those still kept after the walk
@@ -712,7 +777,13 @@ size_t pa_central_trim(void) {
     size_t released = 0;
     uint32_t arenas = pa_arenas_used();
     for (int c = 0; c < PA_NCLASS; c++)
-        for (uint32_t a = 0; a < arenas; a++) released += pa_central_purge(c, a);
+        for (uint32_t a = 0; a < arenas; a++) {
+            released += pa_central_purge(c, a);
+            if (pa_classes[c].size < PA_IDLE_SLOT_MIN) continue;
+            pa_lock(&pa_pools[a][c].lock);
+            released += pa_purge_idle_slots(&pa_classes[c], &pa_pools[a][c], true);
+            pa_unlock(&pa_pools[a][c].lock);
+        }
     return released;
 }
 
@@ -745,6 +816,7 @@ void pa_slab_stats(pyalloc_stats *st) {
             cs->nfree += pool->nfree_direct;
             st->npurge += pool->npurge;
             st->nmoved += pool->nmoved;
+            st->nslot_purge += pool->nslot_purge;
             pa_unlock(&pool->lock);
         }
         size_t nslabs = atomic_load_explicit(&pa_class_nslabs[c], memory_order_relaxed);

@@ -17,6 +17,7 @@ CASES = [
     ("double_free.c", [], "double free", {"size class 48"}),
     ("double_free_cached.c", [], "double free", {"size class 48"}),
     ("double_free_purged.c", [], "double free", {"size class 20480"}),
+    ("double_free_idle_slot.c", [], "double free", {"size class 20480"}),
     ("double_free_cross_thread.c", [], "double free", {"size class 48"}),
     ("double_free_cross_thread.c", ["main"], "double free", {"size class 48"}),
     ("double_free_large.c", [], "double free", {"large"}),
