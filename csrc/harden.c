@@ -74,6 +74,26 @@ static bool pa_holds_fill(const void *p, size_t bytes, uint8_t fill) {
            _mm_movemask_epi8(_mm_cmpeq_epi8(differs, zero)) == 0xffff;
 }
 
+/* Whether every byte of a page is `fill` or zero. A purged slot's page may hold both: with
+ * canaries the fill ends where the freed block did, and what follows reads as zeros. */
+static bool pa_page_fill_or_zero(const void *p, uint8_t fill) {
+    const __m128i *v = p, *end = v + PA_PAGE / 16;
+    __m128i zero = _mm_setzero_si128(), pattern = _mm_set1_epi8((char)fill), ok = _mm_set1_epi8(-1);
+    for (; v < end; v++) ok = _mm_and_si128(ok, _mm_or_si128(_mm_cmpeq_epi8(*v, zero), _mm_cmpeq_epi8(*v, pattern)));
+    return _mm_movemask_epi8(ok) == 0xffff;
+}
+
+/* Whether a purged slot of at least PA_IDLE_SLOT_MIN still reads as the fill or zeros. Its
+ * pages went back to the OS, so only pages it has again can hold a write after free: those
+ * are read, the others (which read as zeros) are not faulted in. */
+static bool pa_purged_slot_clean(const void *p, size_t size, uint8_t fill) {
+    unsigned char resident[PA_SMALL_MAX / PA_PAGE];
+    if (!pa_os_resident(p, size, resident)) return true; /* cannot tell: nothing to report */
+    for (size_t i = 0; i < size / PA_PAGE; i++)
+        if ((resident[i] & 1) && !pa_page_fill_or_zero((const char *)p + i * PA_PAGE, fill)) return false;
+    return true;
+}
+
 /* may_spill: an unaligned request may use a bigger class when its own region is full; an
  * aligned one may not, since other classes' slots need not be aligned. */
 static void *pa_small_hardened(int cls, size_t n, bool zero, bool may_spill) {
@@ -89,6 +109,8 @@ static void *pa_small_hardened(int cls, size_t n, bool zero, bool may_spill) {
         size_t filled = pa_filled_bytes(cls, reqsize);
         if (!pa_holds_fill(p, filled, pa_fill_byte())) pa_misuse("write after free", p, cls);
         if (filled >= n && !pa_fill_byte()) zero = false; /* just seen to be zeros */
+    } else if ((pa_heap.hooks & PA_HOOK_CHECK) && *state == PA_SLOT_PURGED && k->size >= PA_IDLE_SLOT_MIN) {
+        if (!pa_purged_slot_clean(p, k->size, pa_fill_byte())) pa_misuse("write after free", p, cls);
     }
     if (zero) memset(p, 0, n);
     if (pa_heap.hooks & PA_HOOK_CANARY) {

@@ -47,10 +47,15 @@
 #define PA_LOOKUP_MAX 1024           /* sizes up to here map to a class by one table load */
 #define PA_SLAB_MIN_SHIFT 16         /* 64 KiB: amortises slab bookkeeping for tiny classes */
 #define PA_SLAB_MAX_SHIFT 22
+/* Slots this big are whole pages (slabs are aligned, sizes multiples of the page), which
+ * they hold for as long as any neighbour in their slab lives: an idle one gives them back
+ * on its own (pa_purge_idle_slots). Smaller slots share pages with their neighbours. */
+#define PA_IDLE_SLOT_MIN (16u * 1024)
 
 typedef struct pa_loc_s pa_loc_t;
 /* PURGED: freed, then its page went back to the OS, so it reads as zeros; the write after
- * free check skips it rather than fault in a zero page only to copy it on the first write.
+ * free check reads only the pages a big slot has again (harden.c) and skips a small one,
+ * rather than fault in a zero page only to copy it on the first write.
  * IDLE: freed, and found still free in its pool by the last idle-slot pass (slab.c); it is
  * FREED in every other respect. Every state from FREED on is a freed slot. */
 enum { PA_SLOT_NEVER = 0, PA_SLOT_LIVE = 1, PA_SLOT_FREED = 2, PA_SLOT_PURGED = 3, PA_SLOT_IDLE = 4 };
@@ -250,6 +255,7 @@ PA_HIDDEN bool pa_os_move(void *src, void *dst, size_t size, bool *supported);
 PA_HIDDEN bool pa_os_reset(void *p, size_t size);
 PA_HIDDEN void pa_os_clear(void *p, size_t size, int fill);
 PA_HIDDEN bool pa_os_protect(void *p, size_t size, bool accessible);
+PA_HIDDEN bool pa_os_resident(const void *p, size_t size, unsigned char *pages);
 PA_HIDDEN void pa_os_readonly(void *p, size_t size);
 PA_HIDDEN uint64_t pa_os_random(void);
 PA_HIDDEN uint32_t pa_os_now_ms(void);

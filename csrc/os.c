@@ -75,6 +75,15 @@ void pa_os_unmap(void *p, size_t size) {
 
 /* MADV_DONTNEED rather than MADV_FREE: RSS drops at once, which is what users measure, and
  * the pages read back as zero, which calloc relies on for fresh slabs. */
+/* One byte per page of [p, p + size), bit 0 set where the page is resident; false when the
+ * kernel cannot tell. Nothing is faulted in. */
+bool pa_os_resident(const void *p, size_t size, unsigned char *pages) {
+    int saved = errno;
+    bool ok = mincore((void *)p, size, pages) == 0;
+    errno = saved;
+    return ok;
+}
+
 void pa_os_purge(void *p, size_t size) {
     int saved = errno;
     madvise(p, size, MADV_DONTNEED);

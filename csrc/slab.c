@@ -47,10 +47,6 @@ static bool pa_can_move = true;      /* cleared for good if the kernel cannot mo
  * left to fault in. */
 #define PA_MOVE_MIN_PAGES 8
 #define PA_PEAK_WINDOW_MS 1000       /* a heap smaller for this long has shrunk */
-/* Slots this big are whole pages (slabs are aligned, sizes multiples of the page), which
- * they hold for as long as any neighbour in their slab lives: an idle one gives them back
- * on its own (pa_purge_idle_slots). Smaller slots share pages with their neighbours. */
-#define PA_IDLE_SLOT_MIN (4u * PA_PAGE)
 static _Atomic uint32_t pa_idle_pass_ms;
 
 const uint8_t pa_class_lookup[PA_LOOKUP_MAX / 16 + 1] = {
