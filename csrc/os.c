@@ -73,8 +73,6 @@ void pa_os_unmap(void *p, size_t size) {
     errno = saved;
 }
 
-/* MADV_DONTNEED rather than MADV_FREE: RSS drops at once, which is what users measure, and
- * the pages read back as zero, which calloc relies on for fresh slabs. */
 /* One byte per page of [p, p + size), bit 0 set where the page is resident; false when the
  * kernel cannot tell. Nothing is faulted in. */
 bool pa_os_resident(const void *p, size_t size, unsigned char *pages) {
@@ -84,6 +82,8 @@ bool pa_os_resident(const void *p, size_t size, unsigned char *pages) {
     return ok;
 }
 
+/* MADV_DONTNEED rather than MADV_FREE: RSS drops at once, which is what users measure, and
+ * the pages read back as zero, which calloc relies on for fresh slabs. */
 void pa_os_purge(void *p, size_t size) {
     int saved = errno;
     madvise(p, size, MADV_DONTNEED);
