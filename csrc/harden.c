@@ -105,7 +105,7 @@ static void *pa_small_hardened(int cls, size_t n, bool zero, bool may_spill) {
     pa_slab_t *slab = pa_handed_record(k, p, &index);
     uint8_t *state = pa_record_states(k, slab) + index;
     uint32_t *reqsize = pa_record_reqsize(k, slab, index);
-    if ((pa_heap.hooks & PA_HOOK_CHECK) && (*state == PA_SLOT_FREED || *state == PA_SLOT_IDLE)) {
+    if ((pa_heap.hooks & PA_HOOK_CHECK) && pa_slot_holds_free_fill(*state)) {
         size_t filled = pa_filled_bytes(cls, reqsize);
         if (!pa_holds_fill(p, filled, pa_fill_byte())) pa_misuse("write after free", p, cls);
         if (filled >= n && !pa_fill_byte()) zero = false; /* just seen to be zeros */

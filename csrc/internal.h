@@ -59,6 +59,9 @@ typedef struct pa_loc_s pa_loc_t;
  * IDLE: freed, and found still free in its pool by the last idle-slot pass (slab.c); it is
  * FREED in every other respect. Every state from FREED on is a freed slot. */
 enum { PA_SLOT_NEVER = 0, PA_SLOT_LIVE = 1, PA_SLOT_FREED = 2, PA_SLOT_PURGED = 3, PA_SLOT_IDLE = 4 };
+/* Freed with its pages still in place, so it holds what free left there (the fill, with
+ * zero_on_free or junk). */
+static inline bool pa_slot_holds_free_fill(uint8_t state) { return state == PA_SLOT_FREED || state == PA_SLOT_IDLE; }
 /* Purged slabs keep their pages mapped (reserved layout); unmapped ones gave them back
  * (lazy layout, where mapped address space counts against RLIMIT_AS). */
 enum { PA_LIST_NONE = 0, PA_LIST_PARTIAL, PA_LIST_EMPTY, PA_LIST_PURGED, PA_LIST_UNMAPPED, PA_NLISTS };
@@ -450,6 +453,11 @@ static inline uint8_t *pa_record_states(const pa_class_t *k, pa_slab_t *record) 
 }
 
 static inline uint8_t *pa_slab_states(const pa_class_t *k, uint32_t s) { return pa_record_states(k, pa_slab(k, s)); }
+
+/* The state byte of slot `slot` among a slab's `states`. */
+static inline uint8_t *pa_slot_state_at(const pa_class_t *k, uint8_t *states, uint32_t slot) {
+    return &states[((size_t)slot * k->size) >> k->state_shift];
+}
 
 static inline uint8_t *pa_slot_state(const pa_loc_t *loc) {
     return pa_slab_states(&pa_classes[loc->cls], loc->slab) + loc->index;

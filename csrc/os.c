@@ -122,21 +122,19 @@ bool pa_os_reset(void *p, size_t size) {
 void pa_os_clear(void *p, size_t size, int fill) {
     size_t page = pa_os_page_size();
     unsigned char resident[1024];
-    int saved = errno;
     for (char *chunk = p, *end = (char *)p + size; chunk < end; chunk += sizeof resident * page) {
         size_t pages = (size_t)(end - chunk) / page;
         if (pages > sizeof resident) pages = sizeof resident;
-        if (mincore(chunk, pages * page, resident) != 0) {
+        if (!pa_os_resident(chunk, pages * page, resident)) {
             memset(chunk, fill, pages * page);
             continue;
         }
         for (size_t i = 0, j; i < pages; i = j) {
             for (j = i + 1; j < pages && (resident[j] & 1) == (resident[i] & 1); j++) {}
             if (resident[i] & 1) memset(chunk + i * page, fill, (j - i) * page);
-            else madvise(chunk + i * page, (j - i) * page, MADV_DONTNEED);
+            else pa_os_purge(chunk + i * page, (j - i) * page);
         }
     }
-    errno = saved;
 }
 
 bool pa_os_protect(void *p, size_t size, bool accessible) {

@@ -284,8 +284,8 @@ static void pa_mark_purged(const pa_class_t *k, uint32_t s) {
     if (!(pa_heap.hooks & PA_HOOK_CHECK)) return;
     uint8_t *states = pa_slab_states(k, s);
     for (uint32_t i = 0; i < k->nslots; i++) {
-        uint8_t *state = &states[((size_t)i * k->size) >> k->state_shift];
-        if (*state == PA_SLOT_FREED || *state == PA_SLOT_IDLE) __atomic_store_n(state, PA_SLOT_PURGED, __ATOMIC_RELAXED);
+        uint8_t *state = pa_slot_state_at(k, states, i);
+        if (pa_slot_holds_free_fill(*state)) __atomic_store_n(state, PA_SLOT_PURGED, __ATOMIC_RELAXED);
     }
 }
 
@@ -683,10 +683,10 @@ static size_t pa_purge_idle_slots(const pa_class_t *k, pa_pool_t *pool, bool all
         for (uint32_t w = 0; w < k->words; w++)
             for (uint64_t avail = bits[w]; avail; avail &= avail - 1) {
                 uint32_t slot = w * 64 + (uint32_t)__builtin_ctzll(avail);
-                uint8_t *state = &states[((size_t)slot * size) >> k->state_shift];
+                uint8_t *state = pa_slot_state_at(k, states, slot);
                 if (*state == PA_SLOT_FREED && !all) {
                     __atomic_store_n(state, PA_SLOT_IDLE, __ATOMIC_RELAXED);
-                } else if (*state == PA_SLOT_FREED || *state == PA_SLOT_IDLE) {
+                } else if (pa_slot_holds_free_fill(*state)) {
                     __atomic_store_n(state, PA_SLOT_PURGED, __ATOMIC_RELAXED);
                     char *p = slab + (size_t)slot * size;
                     if (p != run_end) { /* neighbours go in one call */
