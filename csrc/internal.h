@@ -42,7 +42,8 @@
 
 /* ---- size classes ---------------------------------------------------------------------- */
 #define PA_ALIGN 16                  /* glibc's MALLOC_ALIGNMENT on x86-64 */
-#define PA_NCLASS 52                 /* 16..128 by 16, then 4 per power of two up to 256 KiB */
+#define PA_NCLASS 55                 /* 16..128 by 16, then 4 per power of two up to 256 KiB,
+                                        plus one an eighth above 1, 2 and 4 KiB */
 #define PA_SMALL_MAX (256u * 1024)
 #define PA_LOOKUP_MAX 1024           /* sizes up to here map to a class by one table load */
 #define PA_SLAB_MIN_SHIFT 16         /* 64 KiB: amortises slab bookkeeping for tiny classes */
@@ -393,7 +394,10 @@ static inline int pa_size_class(size_t n) {
     size_t m = n - 1;
 #endif
     int b = 63 - __builtin_clzl(m);  /* n in (2^b, 2^(b+1)] */
-    return 8 + (b - 7) * 4 + (int)((m >> (b - 2)) & 3);
+    int quarter = (int)((m >> (b - 2)) & 3);
+    if (b >= 13) return 35 + (b - 13) * 4 + quarter;
+    int first = 20 + (b - 10) * 5;   /* the class an eighth above 2^b */
+    return ((m >> (b - 3)) & 7) == 0 ? first : first + 1 + quarter;
 }
 
 /* The slot at byte `in_slab` of a slab, given its class's recip: the high half of

@@ -55,11 +55,19 @@ const uint8_t pa_class_lookup[PA_LOOKUP_MAX / 16 + 1] = {
     17, 17, 17, 17, 17, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19};
 
 /* 16-byte steps up to 128, then four classes per power of two: internal fragmentation
- * stays under 25% (under 12.5% on average) without a long tail of rarely used classes. */
+ * stays under 25% (under 12.5% on average) without a long tail of rarely used classes.
+ * Between 1 and 8 KiB a fifth class sits an eighth above the power of two: buffers of a
+ * power of two plus a small header (sqlite's page cache: 4 KiB pages with a 272-byte
+ * header) would otherwise lose a quarter of their slot. */
 static uint32_t pa_class_size(int c) {
     if (c < 8) return 16u * (uint32_t)(c + 1);
-    int b = 7 + (c - 8) / 4, k = (c - 8) % 4;
-    return (1u << b) + (uint32_t)(k + 1) * (1u << (b - 2));
+    if (c >= 20 && c < 35) {
+        int b = 10 + (c - 20) / 5, k = (c - 20) % 5;
+        return (1u << b) + (k ? (uint32_t)k << (b - 2) : 1u << (b - 3));
+    }
+    int q = c < 20 ? c - 8 : c - 11; /* quarters counted from 128, the five-class octaves skipped */
+    int b = 7 + q / 4;
+    return (1u << b) + (uint32_t)(q % 4 + 1) * (1u << (b - 2));
 }
 
 static uint32_t pa_ceil_log2(uint64_t v) { return v <= 1 ? 0 : 64 - (uint32_t)__builtin_clzl(v - 1); }

@@ -14,9 +14,12 @@ KIB = 1024
 
 
 def spec_class_sizes():
-    """16-byte steps to 128, then four classes per power of two up to 256 KiB."""
+    """16-byte steps to 128, then four classes per power of two up to 256 KiB, and a fifth
+    an eighth above 1, 2 and 4 KiB."""
     sizes = list(range(16, 129, 16))
     for b in range(7, 18):
+        if 10 <= b <= 12:
+            sizes.append(2 ** b + 2 ** (b - 3))
         sizes += [2 ** b + k * 2 ** (b - 2) for k in range(1, 5)]
     return sizes
 

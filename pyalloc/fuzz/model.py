@@ -19,6 +19,7 @@ Every operation is also recorded as a line of driver.c's script language (`trace
 failing run is a ready-made reproducer, and `replay()` runs such a script through the
 model again.
 """
+import bisect
 import errno as errno_codes
 import signal
 from dataclasses import dataclass
@@ -34,10 +35,13 @@ POSSIBLE_MAX = 64 * 2**20
 IMPOSSIBLE_MIN = 2**57
 ABORT = -1  # an operation's expectation: the allocator must abort the process
 
-# The documented size classes: 16..128 by 16, then 4 per power of two up to 256 KiB.
-SPEC_CLASS_SIZES = tuple(range(16, 129, 16)) + tuple(
-    (1 << b) + k * (1 << (b - 2)) for b in range(7, 18) for k in range(1, 5)
-)
+# The documented size classes: 16..128 by 16, then 4 per power of two up to 256 KiB, and
+# a fifth an eighth above 1, 2 and 4 KiB.
+SPEC_CLASS_SIZES = tuple(sorted(
+    tuple(range(16, 129, 16))
+    + tuple((1 << b) + k * (1 << (b - 2)) for b in range(7, 18) for k in range(1, 5))
+    + tuple((1 << b) + (1 << (b - 3)) for b in (10, 11, 12))
+))
 # The allocator remembers this many freed large blocks to tell a double free of one
 # from the free of a pointer it never handed out (csrc/large.c, PA_LARGE_RECENT).
 LARGE_RECENT = 256
@@ -129,22 +133,18 @@ class HeapStats:
 
 
 class ClassTable:
-    """Which size class the allocator uses for a request: mirrors pa_size_class and
-    pa_class_for_alignment over the class sizes the library itself reports, so the
-    model accounts for the slots the heap really hands out."""
+    """Which size class the allocator uses for a request: the smallest that holds it (and,
+    for an alignment, mirrors pa_class_for_alignment), over the class sizes the library
+    itself reports, so the model accounts for the slots the heap really hands out."""
 
     def __init__(self, sizes, slab_sizes):
         self.sizes = sizes
         self.slab_sizes = slab_sizes
         self.small_max = sizes[-1]
 
-    @staticmethod
-    def index(n):
-        if n <= 128:
-            return max(n - 1, 0) // 16
-        m = n - 1
-        b = m.bit_length() - 1  # n in (2**b, 2**(b+1)]
-        return 8 + (b - 7) * 4 + ((m >> (b - 2)) & 3)
+    def index(self, n):
+        """The smallest class that holds n bytes (n at most small_max)."""
+        return bisect.bisect_left(self.sizes, max(n, 1))
 
     def for_alignment(self, n, alignment):
         need = max(n, alignment)

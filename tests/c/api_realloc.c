@@ -3,7 +3,8 @@
  * of sizes around class boundaries, and for large blocks grown far (mremap territory). */
 #include "common.h"
 
-/* Sizes at and around every class boundary: 16-byte steps to 128, then 4 per power of two. */
+/* Sizes at and around every class boundary: 16-byte steps to 128, then 4 per power of two,
+ * and a fifth an eighth above 1, 2 and 4 KiB. */
 static size_t boundaries[256];
 static size_t nboundaries;
 
@@ -29,6 +30,7 @@ int main(void) {
     for (size_t s = 16; s <= 128; s += 16) add_boundary(s);
     for (size_t pow = 128; pow < ((size_t)256 << 10); pow *= 2)
         for (size_t k = 1; k <= 4; k++) add_boundary(pow + k * (pow / 4));
+    for (size_t pow = 1024; pow <= 4096; pow *= 2) add_boundary(pow + pow / 8);
 
     /* 1 byte -> 1 MiB -> 1 byte, about 6% per step, with a live neighbour allocated at
      * each step so in-place growth cannot be taken for granted. */
