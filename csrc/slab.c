@@ -503,12 +503,39 @@ static uint32_t pa_carve_slab(int cls, pa_class_t *k, uint32_t arena) {
     return ok ? s : PA_NIL;
 }
 
+/* The longest idle resident empty slab of another arena's pool of the class, made this
+ * arena's and taken off its list. Threads that take turns building and freeing big
+ * structures then reuse each other's pages, where each pool would purge its own (they
+ * count against the heap's peak while the other's fault in) and fault them in again. The
+ * longest idle, because its owner reuses its most recently emptied first. An empty slab
+ * holds no slot that a bin or a free could hand back to its old owner, so nothing else
+ * reads the owner meanwhile. Only try-locks: the caller holds its own pool's lock. */
+static uint32_t pa_take_foreign_empty(const pa_class_t *k, int cls, uint32_t arena) {
+    uint32_t arenas = pa_arenas_used();
+    for (uint32_t i = 1; i < arenas; i++) {
+        pa_pool_t *other = &pa_pools[(arena + i) % arenas][cls];
+        if (!__atomic_load_n(&other->count[PA_LIST_EMPTY], __ATOMIC_RELAXED) || !pa_trylock(&other->lock)) continue;
+        uint32_t s = other->tail[PA_LIST_EMPTY];
+        if (s != PA_NIL) {
+            pa_list_remove(k, other, s);
+            pa_slab(k, s)->arena = (uint8_t)arena;
+        }
+        pa_unlock(&other->lock);
+        if (s != PA_NIL) return s;
+    }
+    return PA_NIL;
+}
+
 /* The slab to take slots from: partially used first (keeps slabs dense so empty ones can be
- * returned), then resident empty, then purged, then a fresh one. */
+ * returned), then resident empty, its own or another arena's, then purged, then a fresh
+ * one. */
 static uint32_t pa_pick_slab(int cls, pa_class_t *k, pa_pool_t *pool, uint32_t arena) {
-    for (int l = PA_LIST_PARTIAL; l <= PA_LIST_PURGED; l++)
+    for (int l = PA_LIST_PARTIAL; l <= PA_LIST_EMPTY; l++)
         if (pool->head[l] != PA_NIL) return pool->head[l];
-    uint32_t s = pool->head[PA_LIST_UNMAPPED];
+    uint32_t s = pa_take_foreign_empty(k, cls, arena);
+    if (s != PA_NIL) return s;
+    if (pool->head[PA_LIST_PURGED] != PA_NIL) return pool->head[PA_LIST_PURGED];
+    s = pool->head[PA_LIST_UNMAPPED];
     if (s != PA_NIL && pa_os_map_at(k->base + ((size_t)s << k->slab_shift), (size_t)1 << k->slab_shift)) return s;
     return pa_carve_slab(cls, k, arena);
 }

@@ -52,6 +52,16 @@ def test_empty_slabs_wait_then_go_back(run_c):
     assert later < 2 * MIB, f"{later} KiB still resident 400 ms after the frees: {v}"
 
 
+def test_threads_take_over_each_others_empty_slabs(run_c):
+    result = run_c("rss_arena_handover.c", options="purge_delay_ms=10000")
+    assert result.returncode == 0, result.describe()
+    v = values(result)
+    # The first thread's 8 MiB of emptied slabs stay resident in its arena; the second
+    # thread, in another arena, allocates into them instead of faulting in new pages.
+    assert v["second_reused"] >= v["second_blocks"] * 3 // 4, f"blocks at the first thread's addresses: {v}"
+    assert v["second_faults"] < v["pages"] // 4, f"page faults of the second thread: {v}"
+
+
 def test_idle_big_slots_wait_then_go_back(run_c):
     result = run_c("rss_idle_slots.c", "500", options="slot_purge_delay_ms=100")
     assert result.returncode == 0, result.describe()
