@@ -44,6 +44,9 @@
 #define PA_ALIGN 16                  /* glibc's MALLOC_ALIGNMENT on x86-64 */
 #define PA_NCLASS 55                 /* 16..128 by 16, then 4 per power of two up to 256 KiB,
                                         plus one an eighth above 1, 2 and 4 KiB */
+#define PA_CLASS_1K 20               /* the first class above 1 KiB: five per power of two ... */
+#define PA_CLASS_8K 35               /* ... up to this one, the first above 8 KiB */
+_Static_assert(PA_CLASS_8K == PA_CLASS_1K + 3 * 5 && PA_NCLASS == PA_CLASS_8K + 5 * 4, "class layout");
 #define PA_SMALL_MAX (256u * 1024)
 #define PA_LOOKUP_MAX 1024           /* sizes up to here map to a class by one table load */
 #define PA_SLAB_MIN_SHIFT 16         /* 64 KiB: amortises slab bookkeeping for tiny classes */
@@ -395,9 +398,9 @@ static inline int pa_size_class(size_t n) {
 #endif
     int b = 63 - __builtin_clzl(m);  /* n in (2^b, 2^(b+1)] */
     int quarter = (int)((m >> (b - 2)) & 3);
-    if (b >= 13) return 35 + (b - 13) * 4 + quarter;
-    int first = 20 + (b - 10) * 5;   /* the class an eighth above 2^b */
-    return ((m >> (b - 3)) & 7) == 0 ? first : first + 1 + quarter;
+    if (b >= 13) return PA_CLASS_8K + (b - 13) * 4 + quarter;
+    int eighth = PA_CLASS_1K + (b - 10) * 5; /* the class an eighth above 2^b */
+    return ((m >> (b - 3)) & 7) == 0 ? eighth : eighth + 1 + quarter;
 }
 
 /* The slot at byte `in_slab` of a slab, given its class's recip: the high half of

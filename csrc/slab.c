@@ -61,11 +61,12 @@ const uint8_t pa_class_lookup[PA_LOOKUP_MAX / 16 + 1] = {
  * header) would otherwise lose a quarter of their slot. */
 static uint32_t pa_class_size(int c) {
     if (c < 8) return 16u * (uint32_t)(c + 1);
-    if (c >= 20 && c < 35) {
-        int b = 10 + (c - 20) / 5, k = (c - 20) % 5;
+    if (c >= PA_CLASS_1K && c < PA_CLASS_8K) {
+        int b = 10 + (c - PA_CLASS_1K) / 5, k = (c - PA_CLASS_1K) % 5;
         return (1u << b) + (k ? (uint32_t)k << (b - 2) : 1u << (b - 3));
     }
-    int q = c < 20 ? c - 8 : c - 11; /* quarters counted from 128, the five-class octaves skipped */
+    /* the class's place among four per power of two from 128, as if 1 to 8 KiB had four too */
+    int q = c < PA_CLASS_1K ? c - 8 : c - PA_CLASS_8K + (PA_CLASS_1K - 8) + 3 * 4;
     int b = 7 + q / 4;
     return (1u << b) + (uint32_t)(q % 4 + 1) * (1u << (b - 2));
 }
