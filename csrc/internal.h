@@ -83,7 +83,8 @@ typedef struct pa_slab_s {
     uint32_t next, prev;             /* links within the list named by `list` */
     uint16_t nfree;                  /* slots free in the pool's bitmap */
     uint8_t list;
-    uint8_t arena;                   /* owning pool; fixed once the slab is carved */
+    uint8_t arena;                   /* owning pool; changes only while the slab is empty
+                                        (pa_take_foreign_empty) */
     uint32_t emptied_ms;             /* on the empty list: when its last slot came back */
     uint16_t moved_ranges;           /* ranges of pages moved in, each a kernel mapping */
     uint16_t front_pages;            /* every slot handed out since the slab was carved or
@@ -487,9 +488,13 @@ static inline uint32_t *pa_slot_reqsize(const pa_loc_t *loc) {
     return pa_record_reqsize(k, pa_slab(k, loc->slab), loc->index);
 }
 
+static inline char *pa_slab_start(const pa_class_t *k, uint32_t slab) {
+    return k->base + ((size_t)slab << k->slab_shift);
+}
+
 static inline char *pa_slot_addr(int cls, uint32_t slab, uint32_t slot) {
     const pa_class_t *k = &pa_classes[cls];
-    return k->base + ((size_t)slab << k->slab_shift) + (size_t)slot * k->size;
+    return pa_slab_start(k, slab) + (size_t)slot * k->size;
 }
 
 #endif

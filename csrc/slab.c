@@ -306,7 +306,7 @@ static void pa_forget_moved(pa_slab_t *sl) {
 
 /* Gives an empty slab's pages back to the OS; returns the list it belongs on now. */
 static uint8_t pa_purge_slab(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
-    char *slab = k->base + ((size_t)s << k->slab_shift);
+    char *slab = pa_slab_start(k, s);
     pool->npurge++;
     pa_slab(k, s)->front_pages = 0;
     pa_mark_purged(k, s);
@@ -361,7 +361,7 @@ bool pa_slab_pages_move(void) {
  * gives its pages from the end of its front and stays kept while PA_MOVE_MIN_PAGES or more
  * are left; the rest are purged. Returns the bytes moved in, from `from` on. */
 static size_t pa_adopt_pages(const pa_class_t *k, pa_pool_t *pool, uint32_t s, size_t from, size_t to) {
-    char *dst = k->base + ((size_t)s << k->slab_shift) + from;
+    char *dst = pa_slab_start(k, s) + from;
     size_t need = to - from, page = pa_os_page_size(), got = 0;
     while (need - got >= PA_MOVE_MIN_PAGES * page) {
         if (!pa_slab_pages_move()) break;
@@ -377,7 +377,7 @@ static size_t pa_adopt_pages(const pa_class_t *k, pa_pool_t *pool, uint32_t s, s
             break;
         }
         pa_slab_t *dsl = pa_slab(dk, ds);
-        char *src = dk->base + ((size_t)ds << dk->slab_shift);
+        char *src = pa_slab_start(dk, ds);
         size_t size = (size_t)dsl->front_pages * page;
         if (size < PA_MOVE_MIN_PAGES * page) { /* it changed since pa_oldest_empty looked */
             pa_unlock(&donor->lock);
@@ -466,8 +466,7 @@ void pa_slab_unreserve(void) {
             pa_lock(&pool->lock);
             for (uint32_t s; (s = pool->head[PA_LIST_PURGED]) != PA_NIL;) {
                 pa_list_remove(&pa_classes[c], pool, s);
-                pa_os_unmap(pa_classes[c].base + ((size_t)s << pa_classes[c].slab_shift),
-                            (size_t)1 << pa_classes[c].slab_shift);
+                pa_os_unmap(pa_slab_start(&pa_classes[c], s), (size_t)1 << pa_classes[c].slab_shift);
                 pa_list_push(&pa_classes[c], pool, s, PA_LIST_UNMAPPED);
             }
             pa_unlock(&pool->lock);
@@ -484,7 +483,7 @@ static uint32_t pa_carve_slab(int cls, pa_class_t *k, uint32_t arena) {
     uint32_t s = atomic_load_explicit(&pa_class_nslabs[cls], memory_order_relaxed);
     size_t every = pa_opt.guard_slab_interval;
     if (every && s % every == every - 1) s++;
-    char *slab = k->base + ((size_t)s << k->slab_shift);
+    char *slab = pa_slab_start(k, s);
     size_t bytes = (size_t)1 << k->slab_shift;
     bool ok = s < k->max_slabs &&
               (pa_lazy ? pa_meta_cover(cls, k, s) && pa_os_map_at(slab, bytes) : pa_os_protect(slab, bytes, true));
@@ -537,7 +536,7 @@ static uint32_t pa_pick_slab(int cls, pa_class_t *k, pa_pool_t *pool, uint32_t a
     if (s != PA_NIL) return s;
     if (pool->head[PA_LIST_PURGED] != PA_NIL) return pool->head[PA_LIST_PURGED];
     s = pool->head[PA_LIST_UNMAPPED];
-    if (s != PA_NIL && pa_os_map_at(k->base + ((size_t)s << k->slab_shift), (size_t)1 << k->slab_shift)) return s;
+    if (s != PA_NIL && pa_os_map_at(pa_slab_start(k, s), (size_t)1 << k->slab_shift)) return s;
     return pa_carve_slab(cls, k, arena);
 }
 
@@ -715,7 +714,7 @@ static size_t pa_purge_idle_slots(const pa_class_t *k, pa_pool_t *pool, bool all
     for (uint32_t s = pool->head[PA_LIST_PARTIAL]; s != PA_NIL; s = pa_slab(k, s)->next) {
         const uint64_t *bits = pa_slab_bits(k, s);
         uint8_t *states = pa_slab_states(k, s);
-        char *slab = k->base + ((size_t)s << k->slab_shift), *run = NULL, *run_end = NULL;
+        char *slab = pa_slab_start(k, s), *run = NULL, *run_end = NULL;
         for (uint32_t w = 0; w < k->words; w++)
             for (uint64_t avail = bits[w]; avail; avail &= avail - 1) {
                 uint32_t slot = w * 64 + (uint32_t)__builtin_ctzll(avail);
