@@ -85,6 +85,16 @@ static inline long now_ms(void) {
     return t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+/* One round of work that gives the allocator's timed purges a chance to run while time
+ * passes: n blocks of `size` come and go through the caller's `blocks` (its own array,
+ * whose pages the caller has already counted), then a 1 ms nap. */
+static inline void churn_and_nap(void **blocks, size_t n, size_t size) {
+    for (size_t i = 0; i < n; i++) CHECK((blocks[i] = malloc(size)) != NULL, "malloc(%zu)", size);
+    for (size_t i = 0; i < n; i++) free(blocks[i]);
+    struct timespec nap = {0, 1000000};
+    nanosleep(&nap, NULL);
+}
+
 /* Resident set size of this process in KiB (VmRSS). */
 static inline long rss_kib(void) {
     FILE *f = fopen("/proc/self/status", "r");

@@ -22,10 +22,7 @@ int main(void) {
     CHECK(mincore(p, 4096, &in_core) == 0 && in_core, "the freed block's first page is not resident at once");
     for (long start = now_ms(); in_core && now_ms() - start < 5000;) {
         if (now_ms() - start > 1000) malloc_trim(0);
-        for (size_t i = 0; i < FEW; i++) CHECK((few[i] = malloc(48)) != NULL, "malloc");
-        for (size_t i = 0; i < FEW; i++) free(few[i]);
-        struct timespec nap = {0, 1000000};
-        nanosleep(&nap, NULL);
+        churn_and_nap(few, FEW, 48);
         CHECK(mincore(p, 4096, &in_core) == 0, "mincore: %s", strerror(errno));
     }
     CHECK(!in_core, "the freed block's first page is still resident after 5 s");

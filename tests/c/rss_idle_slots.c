@@ -35,12 +35,7 @@ int main(int argc, char **argv) {
         if (i % 8) free(block[i]);
     if (argc == 3) malloc_trim(0);
     long now = resident_pages(block);
-    for (long start = now_ms(); now_ms() - start < atol(argv[1]);) {
-        for (size_t i = 0; i < FEW; i++) CHECK((few[i] = malloc(48)) != NULL, "malloc");
-        for (size_t i = 0; i < FEW; i++) free(few[i]);
-        struct timespec nap = {0, 1000000};
-        nanosleep(&nap, NULL);
-    }
+    for (long start = now_ms(); now_ms() - start < atol(argv[1]);) churn_and_nap(few, FEW, 48);
     long later = resident_pages(block);
     for (int i = 0; i < N; i += 8)
         CHECK(check_pattern(block[i], BLOCK, (uint64_t)i) == BLOCK, "live block %d changed", i);

@@ -21,14 +21,11 @@ int main(int argc, char **argv) {
     free(big);
     long freed = rss_kib();
     for (long start = now_ms(); now_ms() - start < atol(argv[1]);) {
-        for (size_t i = 0; i < FEW; i++) CHECK((p[i] = malloc(48)) != NULL, "malloc");
-        for (size_t i = 0; i < FEW; i++) free(p[i]);
         char *buffer = malloc(BUFFER);
         CHECK(buffer != NULL, "malloc");
         memset(buffer, 0xa5, BUFFER);
         free(buffer);
-        struct timespec nap = {0, 1000000};
-        nanosleep(&nap, NULL);
+        churn_and_nap(p, FEW, 48);
     }
     printf("rss_base_kib %ld\nrss_freed_kib %ld\nrss_later_kib %ld\n", base, freed, rss_kib());
     return 0;

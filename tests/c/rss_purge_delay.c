@@ -20,12 +20,7 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < MANY; i++) free(p[i]);
     long freed = rss_kib();
-    for (long start = now_ms(); now_ms() - start < atol(argv[1]);) {
-        for (size_t i = 0; i < FEW; i++) CHECK((p[i] = malloc(BLOCK)) != NULL, "malloc");
-        for (size_t i = 0; i < FEW; i++) free(p[i]);
-        struct timespec nap = {0, 1000000};
-        nanosleep(&nap, NULL);
-    }
+    for (long start = now_ms(); now_ms() - start < atol(argv[1]);) churn_and_nap(p, FEW, BLOCK);
     printf("rss_base_kib %ld\nrss_freed_kib %ld\nrss_later_kib %ld\n", base, freed, rss_kib());
     return 0;
 }
