@@ -686,19 +686,24 @@ void pa_central_free(int cls, void *const *ptrs, uint32_t n) {
     if (pool) pa_unlock(&pool->lock);
 }
 
-/* Purges the pool's resident empty slabs; returns the bytes given back. */
-size_t pa_central_purge(int cls, uint32_t arena) {
-    pa_class_t *k = &pa_classes[cls];
-    pa_pool_t *pool = &pa_pools[arena][cls];
+/* Purges the locked pool's resident empty slabs; returns the bytes given back. */
+static size_t pa_purge_empty(const pa_class_t *k, pa_pool_t *pool) {
     size_t released = 0;
-    if (!__atomic_load_n(&pool->count[PA_LIST_EMPTY], __ATOMIC_RELAXED)) return 0;
-    pa_lock(&pool->lock);
     while (pool->head[PA_LIST_EMPTY] != PA_NIL) {
         uint32_t s = pool->head[PA_LIST_EMPTY];
         pa_list_remove(k, pool, s);
         pa_list_push(k, pool, s, pa_purge_slab(k, pool, s));
         released += (size_t)1 << k->slab_shift;
     }
+    return released;
+}
+
+/* The same for a pool that is not locked, which it locks only when it has an empty slab. */
+size_t pa_central_purge(int cls, uint32_t arena) {
+    pa_pool_t *pool = &pa_pools[arena][cls];
+    if (!__atomic_load_n(&pool->count[PA_LIST_EMPTY], __ATOMIC_RELAXED)) return 0;
+    pa_lock(&pool->lock);
+    size_t released = pa_purge_empty(&pa_classes[cls], pool);
     pa_unlock(&pool->lock);
     return released;
 }
@@ -809,11 +814,12 @@ size_t pa_central_trim(void) {
     uint32_t arenas = pa_arenas_used();
     for (int c = 0; c < PA_NCLASS; c++)
         for (uint32_t a = 0; a < arenas; a++) {
-            released += pa_central_purge(c, a);
-            if (pa_classes[c].size < PA_IDLE_SLOT_MIN) continue;
-            pa_lock(&pa_pools[a][c].lock);
-            released += pa_purge_idle_slots(&pa_classes[c], &pa_pools[a][c], true);
-            pa_unlock(&pa_pools[a][c].lock);
+            const pa_class_t *k = &pa_classes[c];
+            pa_pool_t *pool = &pa_pools[a][c];
+            pa_lock(&pool->lock);
+            released += pa_purge_empty(k, pool);
+            if (k->size >= PA_IDLE_SLOT_MIN) released += pa_purge_idle_slots(k, pool, true);
+            pa_unlock(&pool->lock);
         }
     return released;
 }
