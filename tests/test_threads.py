@@ -62,6 +62,19 @@ def test_threads_take_over_each_others_empty_slabs(run_c):
     assert v["second_faults"] < v["pages"] // 4, f"page faults of the second thread: {v}"
 
 
+def test_blocks_of_an_exited_thread_come_back(run_c):
+    result = run_c("rss_dead_owner.c")
+    assert result.returncode == 0, result.describe()
+    v = values(result)
+    # The worker's slabs, full when it exited, must be reachable from the thread that
+    # frees their blocks: every block leaves the in-use count and trim returns the pages.
+    assert v["in_use_freed"] == v["in_use_before"], f"blocks still counted in use after their free: {v}"
+    filled = v["rss_full_kib"] - v["rss_base_kib"]
+    assert filled >= 6 * MIB, f"the 8 MiB of blocks did not show in RSS: {v}"
+    kept = v["rss_trimmed_kib"] - v["rss_base_kib"]
+    assert kept < MIB, f"{kept} KiB stay resident after the frees and malloc_trim: {v}"
+
+
 def test_idle_big_slots_wait_then_go_back(run_c):
     result = run_c("rss_idle_slots.c", "500", options="slot_purge_delay_ms=100")
     assert result.returncode == 0, result.describe()
