@@ -8,29 +8,19 @@ import sys
 import pytest
 
 import pyalloc  # a missing package fails the module: CI installs it
+from pyalloc.fuzz.model import SPEC_CLASS_SIZES
 from test_misuse import check_misuse
 
 KIB = 1024
 
 
-def spec_class_sizes():
-    """16-byte steps to 128, then four classes per power of two up to 256 KiB, and a fifth
-    an eighth above 1, 2 and 4 KiB."""
-    sizes = list(range(16, 129, 16))
-    for b in range(7, 18):
-        if 10 <= b <= 12:
-            sizes.append(2 ** b + 2 ** (b - 3))
-        sizes += [2 ** b + k * 2 ** (b - 2) for k in range(1, 5)]
-    return sizes
-
-
 def expected_class(n):
-    return next(s for s in spec_class_sizes() if s >= max(n, 1))
+    return next(s for s in SPEC_CLASS_SIZES if s >= max(n, 1))
 
 
 def test_size_classes_match_the_specification():
     st = pyalloc.stats()
-    assert [c.size for c in st.classes] == spec_class_sizes()
+    assert [c.size for c in st.classes] == list(SPEC_CLASS_SIZES)
     assert st.classes[-1].size == 256 * KIB
 
 
