@@ -59,6 +59,24 @@ static inline size_t check_pattern(const void *p, size_t n, uint64_t tag) {
     return n;
 }
 
+/* n blocks of `size`, each filled with the pattern of its own tag, drawn from `seed`. */
+static inline void malloc_tagged(void **blocks, uint64_t *tags, size_t n, size_t size, uint64_t seed) {
+    for (size_t i = 0; i < n; i++) {
+        CHECK((blocks[i] = malloc(size)) != NULL, "malloc(%zu)", size);
+        tags[i] = rng_next(&seed);
+        fill_pattern(blocks[i], size, tags[i]);
+    }
+}
+
+/* Frees the blocks of malloc_tagged, each after checking that it still holds its pattern. */
+static inline void free_tagged(void **blocks, const uint64_t *tags, size_t n, size_t size) {
+    for (size_t i = 0; i < n; i++) {
+        size_t bad = check_pattern(blocks[i], size, tags[i]);
+        CHECK(bad == size, "block %p changed at byte %zu", blocks[i], bad);
+        free(blocks[i]);
+    }
+}
+
 typedef struct {
     uintptr_t start;
     size_t size;

@@ -24,32 +24,15 @@ static long thread_minor_faults(void) {
     return ru.ru_minflt;
 }
 
-static void fill(uint64_t seed) {
-    for (size_t i = 0; i < COUNT; i++) {
-        blocks[i] = malloc(SIZE);
-        CHECK(blocks[i] != NULL, "malloc(%d)", SIZE);
-        tags[i] = rng_next(&seed);
-        fill_pattern(blocks[i], SIZE, tags[i]);
-    }
-}
-
-static void release(void) {
-    for (size_t i = 0; i < COUNT; i++) {
-        size_t bad = check_pattern(blocks[i], SIZE, tags[i]);
-        CHECK(bad == SIZE, "block %p changed at byte %zu", blocks[i], bad);
-        free(blocks[i]);
-    }
-}
-
 static void *first(void *arg) {
     (void)arg;
-    fill(1);
+    malloc_tagged(blocks, tags, COUNT, SIZE, 1);
     for (size_t i = 0; i < COUNT; i++) {
         uintptr_t p = (uintptr_t)blocks[i];
         if (p < first_lo) first_lo = p;
         if (p + SIZE > first_hi) first_hi = p + SIZE;
     }
-    release();
+    free_tagged(blocks, tags, COUNT, SIZE);
     pthread_barrier_wait(&freed);
     pthread_barrier_wait(&done); /* alive until the second is through */
     return NULL;
@@ -58,11 +41,11 @@ static void *first(void *arg) {
 static void *second(void *arg) {
     (void)arg;
     long before = thread_minor_faults();
-    fill(2);
+    malloc_tagged(blocks, tags, COUNT, SIZE, 2);
     long faults = thread_minor_faults() - before;
     long reused = 0;
     for (size_t i = 0; i < COUNT; i++) reused += (uintptr_t)blocks[i] >= first_lo && (uintptr_t)blocks[i] < first_hi;
-    release();
+    free_tagged(blocks, tags, COUNT, SIZE);
     printf("pages %zu\nsecond_faults %ld\nsecond_blocks %zu\nsecond_reused %ld\n", BYTES / 4096, faults,
            (size_t)COUNT, reused);
     return NULL;

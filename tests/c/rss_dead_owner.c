@@ -20,13 +20,7 @@ static void *idle(void *arg) { return arg; }
 
 static void *worker(void *arg) {
     (void)arg;
-    uint64_t seed = 7;
-    for (size_t i = 0; i < COUNT; i++) {
-        blocks[i] = malloc(SIZE);
-        CHECK(blocks[i] != NULL, "malloc(%d)", SIZE);
-        tags[i] = rng_next(&seed);
-        fill_pattern(blocks[i], SIZE, tags[i]);
-    }
+    malloc_tagged(blocks, tags, COUNT, SIZE, 7);
     return NULL;
 }
 
@@ -47,11 +41,7 @@ int main(void) {
     CHECK(pthread_create(&t, NULL, worker, NULL) == 0, "pthread_create");
     pthread_join(t, NULL);
     long full = rss_kib();
-    for (size_t i = 0; i < COUNT; i++) {
-        size_t bad = check_pattern(blocks[i], SIZE, tags[i]);
-        CHECK(bad == SIZE, "block %p changed at byte %zu", blocks[i], bad);
-        free(blocks[i]);
-    }
+    free_tagged(blocks, tags, COUNT, SIZE);
     stats_get(&st);
     size_t in_use_freed = st.small_in_use_count;
     malloc_trim(0);
