@@ -13,6 +13,7 @@ log() { echo "bench setup: $*"; }
 
 packages=(
     libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4    # the allocators compared
+    libclang-rt-dev                                     # scudo (in compiler-rt)
     redis-server redis-tools sqlite3 g++                # the real programs
 )
 # perf profiles the workloads where pyalloc loses; the suite runs without it, and the

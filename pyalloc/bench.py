@@ -1,4 +1,4 @@
-"""Benchmark suite: pyalloc against glibc, jemalloc, mimalloc and tcmalloc.
+"""Benchmark suite: pyalloc against glibc, jemalloc, mimalloc, tcmalloc and scudo.
 
 Every allocator runs the same programs through LD_PRELOAD:
 
@@ -28,6 +28,7 @@ import csv
 import ctypes.util
 import dataclasses
 import datetime
+import glob
 import hashlib
 import io
 import json
@@ -35,6 +36,7 @@ import math
 import os
 import platform
 import random
+import re
 import shlex
 import shutil
 import signal
@@ -54,16 +56,21 @@ SOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_src
 THREADS = (1, 2, 4, 8)
 PROFILES = ("fast", "default", "hardened", "paranoid")
 GLIBC = "glibc"
-DEFAULT_ALLOCATORS = (GLIBC,) + tuple("pyalloc-" + p for p in PROFILES) + ("jemalloc", "mimalloc", "tcmalloc")
+DEFAULT_ALLOCATORS = (GLIBC,) + tuple("pyalloc-" + p for p in PROFILES) + ("jemalloc", "mimalloc", "tcmalloc", "scudo")
 EXIT_CORRUPT = 3                     # what the workloads exit with when a check fails
 
 # ---------------------------------------------------------------------------- allocators
 
-# Debian's packages; other distributions install the same sonames.
+# Debian's packages; other distributions install the same sonames. Scudo (LLVM's hardened
+# allocator, Android's default) is the peer of pyalloc's hardened profile; it ships inside
+# compiler-rt, under a directory named after the LLVM version, so it is found by a pattern
+# (the newest version wins).
 _THIRD_PARTY = {
     "jemalloc": (("libjemalloc.so.2",), "libjemalloc2"),
     "mimalloc": (("libmimalloc.so.2", "libmimalloc.so"), "libmimalloc2.0"),
     "tcmalloc": (("libtcmalloc_minimal.so.4", "libtcmalloc.so.4"), "libtcmalloc-minimal4"),
+    "scudo": (("llvm-*/lib/clang/*/lib/linux/libclang_rt.scudo_standalone-%s.so" % platform.machine(),),
+              "libclang-rt-dev"),
 }
 
 
@@ -96,19 +103,24 @@ def _library_dirs():
     return dirs
 
 
+def _version_key(path):
+    return [int(part) if part.isdigit() else -1 for part in re.split(r"[/.-]", path)]
+
+
 def _find_library(sonames):
     for d in _library_dirs():
         for soname in sonames:
-            path = os.path.join(d, soname)
-            if os.path.isfile(path):
-                return path
+            paths = sorted((p for p in glob.glob(os.path.join(d, soname)) if os.path.isfile(p)), key=_version_key)
+            if paths:
+                return paths[-1]
     return None
 
 
 def resolve_allocator(spec):
     """An Allocator from its name on the command line:
 
-    glibc, jemalloc, mimalloc, tcmalloc   the system's, found under /usr/lib;
+    glibc, jemalloc, mimalloc,            the system's, found under /usr/lib;
+    tcmalloc, scudo
     pyalloc-PROFILE                       libpyalloc.so with PYALLOC_OPTIONS=profile=PROFILE;
     pyalloc:OPTIONS                       libpyalloc.so with PYALLOC_OPTIONS=OPTIONS;
     NAME=PATH                             any other preloadable malloc.
@@ -1242,7 +1254,7 @@ def _split_allocators(values):
 
 def add_parser(subparsers):
     p = subparsers.add_parser(
-        "bench", help="compare pyalloc with glibc, jemalloc, mimalloc and tcmalloc",
+        "bench", help="compare pyalloc with glibc, jemalloc, mimalloc, tcmalloc and scudo",
         description="Run the benchmark suite: each workload under each allocator (LD_PRELOAD), in "
         "interleaved rounds; write results.json, results.md and PNG charts to --out. Workloads check "
         "their results, so a run that corrupts memory fails instead of counting.",

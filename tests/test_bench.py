@@ -2,6 +2,7 @@
 measured and reported, and an allocator that corrupts memory is reported as failed and
 left unranked rather than counted. Nothing here depends on how fast anything is."""
 import json
+import platform
 import shutil
 import subprocess
 
@@ -109,3 +110,20 @@ def test_python_workload_allocates_objects_with_malloc():
     results = bench.run("python", allocators=["pyalloc-default"], repeat=1, quick=True)
     for r in results:
         assert r.ok, "%s: %s" % (r.allocator, r.message)
+
+
+def test_scudo_is_the_newest_compiler_rt_and_named_when_missing(tmp_path, monkeypatch):
+    """Scudo lives under a directory per LLVM version: the newest must win by number (9
+    sorts after 14 as text), and without any the report names the package to install."""
+    monkeypatch.setattr(bench, "_library_dirs", lambda: [str(tmp_path)])
+    for version in ("9.0.1", "14.0.6", "13.0.1"):
+        linux = tmp_path / ("llvm-%s" % version.split(".")[0]) / "lib" / "clang" / version / "lib" / "linux"
+        linux.mkdir(parents=True)
+        (linux / ("libclang_rt.scudo_standalone-%s.so" % platform.machine())).write_bytes(b"")
+    found = bench.resolve_allocator("scudo")
+    assert found.missing is None and "/llvm-14/lib/clang/14.0.6/" in found.library
+
+    shutil.rmtree(tmp_path)
+    tmp_path.mkdir()
+    gone = bench.resolve_allocator("scudo")
+    assert gone.library is None and "libclang-rt-dev" in gone.missing
