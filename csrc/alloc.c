@@ -191,10 +191,21 @@ void pa_release_small(int cls, const pa_slab_t *slab, void *p) {
     pa_release(tc, tc == __atomic_load_n(&pa_tcache_sole, __ATOMIC_RELAXED), cls, slab, p);
 }
 
-/* A free whose state byte was not LIVE: says which misuse it was. */
+/* Whether p, in a carved slab but not a live slot of it, is a block freed before: a freed
+ * slot of the slab's class, or a slot of the class the slab held before it emptied and
+ * changed class. *cls is the class of that block. */
+static PA_COLD bool pa_was_freed(const void *p, const pa_loc_t *loc, int *cls) {
+    *cls = loc->cls;
+    if (loc->exact && __atomic_load_n(pa_slot_state(loc), __ATOMIC_RELAXED) >= PA_SLOT_FREED) return true;
+    *cls = pa_former_class(p, loc);
+    return *cls >= 0;
+}
+
+/* A free of a slot that is not live, or not a slot start: says which misuse it was. */
 static PA_COLD void pa_free_misuse(void *p) {
     pa_loc_t loc = pa_locate((uintptr_t)p - pa_heap.base);
-    if (__atomic_load_n(pa_slot_state(&loc), __ATOMIC_RELAXED) >= PA_SLOT_FREED) pa_misuse("double free", p, loc.cls);
+    int cls;
+    if (pa_was_freed(p, &loc, &cls)) pa_misuse("double free", p, cls);
     pa_invalid_free(p, loc.cls);
 }
 
@@ -210,7 +221,7 @@ static inline void pa_free(void *p) {
     pa_loc_t loc;
     if (pa_likely(pa_small_find(p, &loc))) {
         if (pa_unlikely(!loc.exact)) {
-            pa_invalid_free(p, loc.cls);
+            pa_free_misuse(p);
             return;
         }
         const pa_class_t *k = &pa_classes[loc.cls];
@@ -235,9 +246,11 @@ static inline void pa_free(void *p) {
 static size_t pa_live_usable(const void *p, const char *invalid, const char *freed) {
     pa_loc_t loc;
     if (pa_small_find(p, &loc)) {
-        if (!loc.exact) pa_misuse(invalid, p, loc.cls);
-        uint8_t st = __atomic_load_n(pa_slot_state(&loc), __ATOMIC_RELAXED);
-        if (st != PA_SLOT_LIVE) pa_misuse(st >= PA_SLOT_FREED ? freed : invalid, p, loc.cls);
+        if (!loc.exact || __atomic_load_n(pa_slot_state(&loc), __ATOMIC_RELAXED) != PA_SLOT_LIVE) {
+            int cls;
+            if (pa_was_freed(p, &loc, &cls)) pa_misuse(freed, p, cls);
+            pa_misuse(invalid, p, loc.cls);
+        }
         return pa_heap.hooks ? pa_usable_hardened(p, &loc) : pa_classes[loc.cls].size;
     }
     pa_ensure_init();

@@ -94,6 +94,34 @@ static bool pa_purged_slot_clean(const void *p, size_t size, uint8_t fill) {
     return true;
 }
 
+/* Aborts if a freed slot about to be reused no longer holds what free left there. Returns
+ * how many of its leading bytes were seen to hold the fill. */
+static size_t pa_check_reuse(int cls, const void *p, uint8_t state, const uint32_t *reqsize) {
+    if (pa_slot_holds_free_fill(state)) {
+        size_t filled = pa_filled_bytes(cls, reqsize);
+        if (!pa_holds_fill(p, filled, pa_fill_byte())) pa_misuse("write after free", p, cls);
+        return filled;
+    }
+    size_t size = pa_classes[cls].size;
+    if (state == PA_SLOT_PURGED && size >= PA_IDLE_SLOT_MIN && !pa_purged_slot_clean(p, size, pa_fill_byte()))
+        pa_misuse("write after free", p, cls);
+    return 0;
+}
+
+/* An empty slab about to hold another class: its slots are checked now, since its state
+ * bytes are about to be cleared. */
+void pa_check_freed_slots(int cls, uint32_t s) {
+    if (!(pa_heap.hooks & PA_HOOK_CHECK)) return;
+    const pa_class_t *k = &pa_classes[cls];
+    pa_slab_t *record = pa_slab(k, s);
+    const uint8_t *states = pa_record_states(k, record);
+    const char *start = pa_slab_start(k, s);
+    for (uint32_t i = 0; i < k->nslots; i++) {
+        uint32_t index = (uint32_t)(((size_t)i * k->size) >> k->state_shift);
+        pa_check_reuse(cls, start + (size_t)i * k->size, states[index], pa_record_reqsize(k, record, index));
+    }
+}
+
 /* may_spill: an unaligned request may use a bigger class when its own region is full; an
  * aligned one may not, since other classes' slots need not be aligned. */
 static void *pa_small_hardened(int cls, size_t n, bool zero, bool may_spill) {
@@ -105,12 +133,9 @@ static void *pa_small_hardened(int cls, size_t n, bool zero, bool may_spill) {
     pa_slab_t *slab = pa_handed_record(k, p, &index);
     uint8_t *state = pa_record_states(k, slab) + index;
     uint32_t *reqsize = pa_record_reqsize(k, slab, index);
-    if ((pa_heap.hooks & PA_HOOK_CHECK) && pa_slot_holds_free_fill(*state)) {
-        size_t filled = pa_filled_bytes(cls, reqsize);
-        if (!pa_holds_fill(p, filled, pa_fill_byte())) pa_misuse("write after free", p, cls);
+    if (pa_heap.hooks & PA_HOOK_CHECK) {
+        size_t filled = pa_check_reuse(cls, p, *state, reqsize);
         if (filled >= n && !pa_fill_byte()) zero = false; /* just seen to be zeros */
-    } else if ((pa_heap.hooks & PA_HOOK_CHECK) && *state == PA_SLOT_PURGED && k->size >= PA_IDLE_SLOT_MIN) {
-        if (!pa_purged_slot_clean(p, k->size, pa_fill_byte())) pa_misuse("write after free", p, cls);
     }
     if (zero) memset(p, 0, n);
     if (pa_heap.hooks & PA_HOOK_CANARY) {
@@ -137,7 +162,7 @@ static void pa_quarantine_evict(pa_tcache_t *tc) {
     pa_qentry_t e = tc->quarantine[tc->qhead];
     tc->qhead = (tc->qhead + 1) & (tc->qcap - 1);
     tc->qcount--;
-    int cls = pa_class_at((uintptr_t)e.p - pa_heap.base);
+    int cls = pa_locate((uintptr_t)e.p - pa_heap.base).cls;
     tc->qbytes -= pa_classes[cls].size;
     pa_release_small(cls, e.slab, e.p);
 }

@@ -1,11 +1,14 @@
 /* pyalloc internals shared by the csrc/ files. Prefix pa_ everywhere; nothing here is exported.
  *
  * Heap layout (SJMalloc-style, all metadata out of band):
- *   heap region   one reservation split into PA_NCLASS equal class regions of 2^region_shift
- *                 bytes; each class region is carved into power-of-two slabs of slots of one
- *                 size, so a pointer's class, slab and slot follow from its address alone.
- *   meta region   a separate reservation holding, per class, the slab table, the central
- *                 free bitmaps and one state byte per slot (never/allocated/freed).
+ *   heap region   one reservation split into PA_NGROUP equal group regions of 2^region_shift
+ *                 bytes, one per slab size; each is carved into slabs of that size, every
+ *                 slab holding slots of one class. A pointer's slab follows from its address,
+ *                 its class from one byte of the group's class map, its slot from both.
+ *   meta region   a separate reservation holding, per group, the class map and the slab
+ *                 records: the central free bitmap and one state byte per slot
+ *                 (never/allocated/freed). An empty slab changes class in place, so memory
+ *                 a program frees in one class serves the next without a system call.
  *   large blocks  mmap'd individually, found through an out-of-band hash table.
  * User memory never holds allocator data, so overflows and use-after-free writes cannot
  * steer the allocator. */
@@ -49,8 +52,13 @@
 _Static_assert(PA_CLASS_8K == PA_CLASS_1K + 3 * 5 && PA_NCLASS == PA_CLASS_8K + 5 * 4, "class layout");
 #define PA_SMALL_MAX (256u * 1024)
 #define PA_LOOKUP_MAX 1024           /* sizes up to here map to a class by one table load */
-#define PA_SLAB_MIN_SHIFT 16         /* 64 KiB: amortises slab bookkeeping for tiny classes */
-#define PA_SLAB_MAX_SHIFT 22
+/* Two slab sizes, so that an empty slab can go to most other classes as it is. 64 KiB
+ * slabs amortise slab bookkeeping for tiny classes and hold 8 slots or more; the classes
+ * above 8 KiB have slabs of 256 KiB, down to one slot: the tail past a slab's last slot is
+ * never written, so it costs address space, not memory. */
+#define PA_SLAB_SMALL_SHIFT 16
+#define PA_SLAB_BIG_SHIFT 18
+#define PA_NGROUP 2
 /* Slots this big are whole pages (slabs are aligned, sizes multiples of the page), which
  * they hold for as long as any neighbour in their slab lives: an idle one gives them back
  * on its own (pa_purge_idle_slots). Smaller slots share pages with their neighbours. */
@@ -87,15 +95,18 @@ typedef struct pa_slab_s {
                                         (pa_take_foreign_empty) */
     uint32_t emptied_ms;             /* on the empty list: when its last slot came back */
     uint16_t moved_ranges;           /* ranges of pages moved in, each a kernel mapping */
+    uint8_t former_class;            /* the class it held before the last change, or PA_NCLASS:
+                                        names the block in a late double free */
     uint16_t front_pages;            /* every slot handed out since the slab was carved or
                                         purged lies in its first front_pages pages; the
                                         rest have never been written. On the empty list,
                                         its share of pa_retained. */
 } pa_slab_t;
 
-/* Per-class constants, read-only after init and used by the fast paths. */
+/* Per-class constants, read-only after init and used by the fast paths. The geometry of
+ * the class's group is copied in, so the fast paths read one struct. */
 typedef struct pa_class_s {
-    char *base;                      /* start of the class region */
+    char *base;                      /* start of the group region */
     uint64_t recip;                  /* ceil(2^64 / size): divides offsets below 2^32 (slabs
                                         are at most 4 MiB) by size, and tests divisibility,
                                         with one multiplication (see pa_slot_of) */
@@ -106,17 +117,17 @@ typedef struct pa_class_s {
                                         one slot without a division (at worst every other
                                         state byte is unused) */
     uint8_t slab_shift;
+    uint8_t group;                   /* 0: 64 KiB slabs, 1: 256 KiB */
     uint16_t words;                  /* bitmap words per slab */
     uint16_t tcache_cap;
     uint16_t first_slot;             /* where refills start scanning a slab (see pa_slab_init) */
-    uint32_t max_slabs;
     uint32_t slab_mask;              /* slab size - 1: the fast paths' offset within a slab */
-    char *first_record;              /* slab 0's record, in the block shared by all classes */
-    char *slab_records;              /* slab s >= 1 at slab_records + s * record_bytes: all of
-                                        a slab's metadata side by side, and a class's slabs'
-                                        records dense */
-    uint32_t record_bytes;           /* a cache line multiple: no two slabs, which may belong
-                                        to different arenas, share a line */
+    char *slab_records;              /* the group's: slab s at slab_records + s * record_bytes,
+                                        all of a slab's metadata side by side */
+    uint32_t record_bytes;           /* the group's stride, its biggest class's record: an odd
+                                        number of cache lines, so no two slabs (which may
+                                        belong to different arenas) share a line and the
+                                        records' headers spread over the L1 sets */
     uint32_t state_offset;           /* in a record: one state byte per slot, at (offset in
                                         slab) >> state_shift */
     uint32_t reqsize_offset;         /* canary mode: uint32_t requested sizes, indexed alike */
@@ -135,9 +146,22 @@ typedef struct pa_pool_s {
     uint64_t nmalloc_direct, nfree_direct; /* ops that bypassed thread caches */
     uint64_t npurge;
     uint64_t nmoved;                 /* empty slabs whose pages moved to another slab */
+    uint64_t nrehomed;               /* empty slabs taken by another class of the group */
     uint64_t nslot_purge;            /* idle big slots purged (pa_purge_idle_slots) */
     uint32_t filled_ms;              /* when a slab last ran out of free slots */
 } pa_pool_t;
+
+/* The slabs of one size, whichever class they hold. */
+typedef struct pa_group_s {
+    char *base;                      /* start of the group region */
+    _Atomic uint8_t *class_map;      /* per carved slab, the class it holds; changes only
+                                        while the slab is empty (pa_take_sibling) */
+    char *records;
+    uint32_t record_bytes;
+    uint32_t max_slabs;
+    uint8_t slab_shift;
+    uint8_t first_class, end_class;  /* its classes, [first_class, end_class) */
+} pa_group_t;
 
 #define PA_MAX_ARENAS 16
 
@@ -224,6 +248,7 @@ typedef struct pa_globals_s {
     pa_heap_t heap;
     pa_options_t opt;
     pa_class_t classes[PA_NCLASS];
+    pa_group_t groups[PA_NGROUP];
     uint32_t narenas;
     uint64_t secret;                 /* canary key and randomisation seed */
 } pa_globals_t;
@@ -234,6 +259,7 @@ extern union pa_ro_u {
 } pa_ro PA_HIDDEN;
 #define pa_heap (pa_ro.g.heap)
 #define pa_classes (pa_ro.g.classes)
+#define pa_groups (pa_ro.g.groups)
 #define pa_opt (pa_ro.g.opt)
 #define pa_narenas (pa_ro.g.narenas)
 #define pa_secret (pa_ro.g.secret)
@@ -241,7 +267,7 @@ extern union pa_ro_u {
 /* What zero_on_free and junk leave in freed memory. */
 static inline uint8_t pa_fill_byte(void) { return pa_opt.junk ? 0xdf : 0; }
 
-extern _Atomic uint32_t pa_class_nslabs[PA_NCLASS] PA_HIDDEN; /* slabs carved, any arena */
+extern _Atomic uint32_t pa_group_nslabs[PA_NGROUP] PA_HIDDEN; /* slabs carved, any class */
 extern pa_lock_t pa_carve_lock PA_HIDDEN;
 extern pa_pool_t pa_pools[PA_MAX_ARENAS][PA_NCLASS] PA_HIDDEN;
 extern const uint8_t pa_class_lookup[PA_LOOKUP_MAX / 16 + 1] PA_HIDDEN;
@@ -297,6 +323,7 @@ PA_HIDDEN size_t pa_central_trim(void);
 PA_HIDDEN bool pa_slab_pages_move(void);
 PA_HIDDEN void pa_central_decay(void);
 PA_HIDDEN int pa_class_for_alignment(size_t size, size_t alignment);
+PA_HIDDEN int pa_former_class(const void *p, const pa_loc_t *loc);
 PA_HIDDEN void pa_slab_stats(pyalloc_stats *st);
 
 /* ---- large.c ---------------------------------------------------------------------------- */
@@ -359,6 +386,7 @@ static inline void *pa_small_take(int cls) {
 PA_HIDDEN void pa_harden_init(void);
 PA_HIDDEN void *pa_alloc_hardened(size_t n, size_t alignment, bool zero);
 PA_HIDDEN void pa_free_hardened(void *p, int cls, pa_slab_t *slab, uint32_t index);
+PA_HIDDEN void pa_check_freed_slots(int cls, uint32_t slab);
 PA_HIDDEN size_t pa_usable_hardened(const void *p, const pa_loc_t *loc);
 PA_HIDDEN bool pa_resize_hardened(void *p, const pa_loc_t *loc, size_t n);
 PA_HIDDEN void pa_quarantine_drain(pa_tcache_t *tc);
@@ -425,19 +453,23 @@ typedef struct pa_loc_s {
     uint32_t index;                  /* of the slot's state byte (and requested size) in its record */
 } pa_loc_t;
 
-/* The class of a heap offset (below pa_heap.span): each class owns one region. */
-static inline int pa_class_at(uintptr_t off) { return (int)(off >> pa_heap.region_shift); }
-
-static inline pa_loc_t pa_locate(uintptr_t off) {
+/* Where the slot at offset `in_region` of slab `slab` of group g lives; the slab is carved. */
+static inline pa_loc_t pa_locate_in(const pa_group_t *g, uint32_t slab, uintptr_t in_region) {
     pa_loc_t loc;
-    loc.cls = pa_class_at(off);
+    loc.slab = slab;
+    loc.cls = atomic_load_explicit(&g->class_map[slab], memory_order_relaxed);
     const pa_class_t *k = &pa_classes[loc.cls];
-    uintptr_t in_region = off & pa_heap.region_mask;
-    loc.slab = (uint32_t)(in_region >> k->slab_shift);
     uintptr_t in_slab = in_region & k->slab_mask;
     loc.exact = pa_slot_start(in_slab, k->recip);
     loc.index = (uint32_t)(in_slab >> k->state_shift);
     return loc;
+}
+
+/* The same for a heap offset (below pa_heap.span) in a carved slab. */
+static inline pa_loc_t pa_locate(uintptr_t off) {
+    const pa_group_t *g = &pa_groups[off >> pa_heap.region_shift];
+    uintptr_t in_region = off & pa_heap.region_mask;
+    return pa_locate_in(g, (uint32_t)(in_region >> g->slab_shift), in_region);
 }
 
 /* Whether p lies in a carved slab, and where. A slab not carved yet holds nothing of ours
@@ -446,12 +478,16 @@ static inline pa_loc_t pa_locate(uintptr_t off) {
 static inline bool pa_small_find(const void *p, pa_loc_t *loc) {
     uintptr_t off = (uintptr_t)p - pa_heap.base;
     if (off >= pa_heap.span) return false;
-    *loc = pa_locate(off);
-    return loc->slab < atomic_load_explicit(&pa_class_nslabs[loc->cls], memory_order_relaxed);
+    uintptr_t group = off >> pa_heap.region_shift, in_region = off & pa_heap.region_mask;
+    const pa_group_t *g = &pa_groups[group];
+    uint32_t slab = (uint32_t)(in_region >> g->slab_shift);
+    if (slab >= atomic_load_explicit(&pa_group_nslabs[group], memory_order_relaxed)) return false;
+    *loc = pa_locate_in(g, slab, in_region);
+    return true;
 }
 
 static inline pa_slab_t *pa_slab(const pa_class_t *k, uint32_t s) {
-    return (pa_slab_t *)(s ? k->slab_records + (size_t)s * k->record_bytes : k->first_record);
+    return (pa_slab_t *)(k->slab_records + (size_t)s * k->record_bytes);
 }
 
 static inline uint64_t *pa_slab_bits(const pa_class_t *k, uint32_t s) { return (uint64_t *)(pa_slab(k, s) + 1); }

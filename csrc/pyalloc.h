@@ -23,7 +23,7 @@ typedef struct pyalloc_class_stats {
     size_t slab_size;       /* bytes per slab */
     size_t in_use_count;    /* slots held by the program */
     size_t cached_count;    /* free slots parked in thread caches */
-    size_t slabs;           /* slabs ever carved from the class region */
+    size_t slabs;           /* slabs holding the class */
     size_t slabs_resident;  /* slabs whose pages have not been returned to the OS */
     uint64_t nmalloc;       /* allocations served from this class */
     uint64_t nfree;         /* frees into this class */
@@ -49,6 +49,7 @@ typedef struct pyalloc_stats {
     uint64_t nlarge_free;
     uint64_t npurge;            /* slabs returned to the OS */
     uint64_t nmoved;            /* empty slabs whose pages moved to slabs of other classes */
+    uint64_t nrehomed;          /* empty slabs taken over by another class of their slab size */
     uint64_t nslot_purge;       /* big free slots of slabs in use whose pages went back to the OS */
     size_t threads;             /* live thread caches */
     size_t nclasses;

@@ -1,9 +1,11 @@
 /* Size classes and the central per-class pools.
  *
- * Each class owns a fixed region of the heap reservation, carved into equal power-of-two
- * slabs. The central pool tracks free slots in a per-slab bitmap (out of band) and keeps
- * slabs on three lists: partial (some slots free), empty (all free, pages resident) and
- * purged (all free, pages returned to the OS). Thread caches move slots in and out in
+ * The classes whose slabs have one size share a group region of the heap reservation,
+ * carved into slabs of that size; each carved slab holds one class at a time, named in the
+ * group's class map. The central pool tracks free slots in a per-slab bitmap (out of band)
+ * and keeps slabs on three lists: partial (some slots free), empty (all free, pages
+ * resident) and purged (all free, pages returned to the OS). A class short of slabs takes
+ * an empty one of another class in its group. Thread caches move slots in and out in
  * batches, so the class lock is taken once per batch, not per malloc. */
 #include "internal.h"
 
@@ -12,14 +14,15 @@
 #include <unistd.h>
 
 union pa_ro_u pa_ro __attribute__((aligned(PA_PAGE)));
-_Atomic uint32_t pa_class_nslabs[PA_NCLASS];
+_Atomic uint32_t pa_group_nslabs[PA_NGROUP];
+static _Atomic uint32_t pa_class_slabs[PA_NCLASS]; /* slabs holding each class, for stats */
 pa_lock_t pa_carve_lock;             /* serialises carving and the switch to lazy mapping */
 /* Lazy: the layout is not reserved but mapped slab by slab, metadata in steps, so the heap
  * costs only the address space it uses. Chosen when RLIMIT_AS is finite, which counts
  * reserved (even inaccessible) address space. */
 static bool pa_lazy;                 /* written under pa_carve_lock, read anywhere */
-static size_t pa_meta_mapped[PA_NCLASS]; /* lazy: leading bytes of each class's array mapped */
-static bool pa_nursery_mapped;       /* lazy: whether the slab-0 records are mapped */
+/* Lazy: leading bytes of each group's class map and records mapped. */
+static size_t pa_map_mapped[PA_NGROUP], pa_records_mapped[PA_NGROUP];
 pa_pool_t pa_pools[PA_MAX_ARENAS][PA_NCLASS];
 /* Pools are set up when a thread is first given their arena: a single-threaded program
  * never writes, and so never faults in, the pages of the pools it cannot use. */
@@ -71,73 +74,54 @@ static uint32_t pa_class_size(int c) {
     return (1u << b) + (uint32_t)(q % 4 + 1) * (1u << (b - 2));
 }
 
-static uint32_t pa_ceil_log2(uint64_t v) { return v <= 1 ? 0 : 64 - (uint32_t)__builtin_clzl(v - 1); }
-
 static size_t pa_page_round(size_t n) {
     size_t page = pa_os_page_size();
     return (n + page - 1) & ~(page - 1);
 }
 
-/* The records of every class's slab 0 sit side by side in one block, the nursery, ahead of
- * the per-class arrays: a small program uses a slab in each of a dozen classes or more,
- * and giving each of those records a page of its own would cost more than the slabs' own
- * touched pages. A class's later slabs have their records dense in its array. */
-static size_t pa_nursery_bytes(void) {
-    size_t n = 0;
-    for (int c = 0; c < PA_NCLASS; c++) n += pa_classes[c].record_bytes;
-    return pa_page_round(n);
-}
+static size_t pa_records_bytes(const pa_group_t *g, size_t nslabs) { return pa_page_round(nslabs * g->record_bytes); }
 
-/* Where in its first page a class's array starts. Page-aligned arrays would put the
- * records of every class's busiest slabs into the same L1 sets, and more classes in use
- * than the cache has ways would evict each other on every malloc and free. A stride of
- * 7 lines, coprime with the 64 sets of a 32 KiB 8-way L1, spreads them. */
-static size_t pa_meta_color(const pa_class_t *k) { return ((size_t)(k - pa_classes) * 7 % 64) * 64; }
-
-/* Bytes of a class's array holding the records of slabs [1, n), from its first page. */
-static size_t pa_meta_bytes(const pa_class_t *k, size_t n) {
-    return n <= 1 ? 0 : pa_meta_color(k) + (n - 1) * k->record_bytes;
-}
-
-/* The first page of a class's array. */
-static char *pa_meta_array(const pa_class_t *k) { return k->slab_records + k->record_bytes - pa_meta_color(k); }
-
-/* Assigns each class its region of the heap and its slab records, laid out from m: the
- * nursery, then the classes' arrays. */
+/* Assigns each group its region of the heap and its metadata, laid out from m: per group,
+ * the class map, then the slab records. */
 static void pa_layout(char *heap, char *m, uint32_t shift) {
     size_t region = (size_t)1 << shift;
     pa_heap.base = (uintptr_t)heap;
-    pa_heap.span = region * PA_NCLASS;
+    pa_heap.span = region * PA_NGROUP;
     pa_heap.region_shift = shift;
     pa_heap.region_mask = region - 1;
-    char *nursery = m;
-    m += pa_nursery_bytes();
+    for (int i = 0; i < PA_NGROUP; i++) {
+        pa_group_t *g = &pa_groups[i];
+        g->base = heap + (size_t)i * region;
+        g->max_slabs = (uint32_t)(region >> g->slab_shift);
+        g->class_map = (_Atomic uint8_t *)m;
+        m += pa_page_round(g->max_slabs);
+        g->records = m;
+        m += pa_records_bytes(g, g->max_slabs);
+    }
     for (int c = 0; c < PA_NCLASS; c++) {
         pa_class_t *k = &pa_classes[c];
-        k->max_slabs = (uint32_t)(region >> k->slab_shift);
-        k->base = heap + (size_t)c * region;
-        k->first_record = nursery;
-        nursery += k->record_bytes;
-        k->slab_records = m + pa_meta_color(k) - k->record_bytes;
-        m += pa_page_round(pa_meta_bytes(k, k->max_slabs));
+        k->base = pa_groups[k->group].base;
+        k->slab_records = pa_groups[k->group].records;
     }
 }
 
 static size_t pa_meta_total(uint32_t shift) {
-    size_t meta = pa_nursery_bytes();
-    for (int c = 0; c < PA_NCLASS; c++)
-        meta += pa_page_round(pa_meta_bytes(&pa_classes[c], ((size_t)1 << shift) >> pa_classes[c].slab_shift));
+    size_t meta = 0;
+    for (int i = 0; i < PA_NGROUP; i++) {
+        size_t slabs = ((size_t)1 << shift) >> pa_groups[i].slab_shift;
+        meta += pa_page_round(slabs) + pa_records_bytes(&pa_groups[i], slabs);
+    }
     return meta;
 }
 
 /* Reserving up front keeps every other mapping out of the layout. */
 static bool pa_reserve_layout(void) {
-    /* 16 GiB per class is far beyond any class's working set on today's machines; halve it
-     * when the address space is short (valgrind, 39-bit VMs). */
-    for (uint32_t shift = 34; shift >= 26; shift--) {
-        size_t span = ((size_t)1 << shift) * PA_NCLASS, meta = pa_meta_total(shift);
+    /* 64 GiB per slab size is far beyond any program's working set on today's machines;
+     * halve it when the address space is short (valgrind, 39-bit VMs). */
+    for (uint32_t shift = 36; shift >= 26; shift--) {
+        size_t span = ((size_t)1 << shift) * PA_NGROUP, meta = pa_meta_total(shift);
         /* Inaccessible until carved: a run off the end of the last slab in use faults. */
-        char *heap = pa_os_reserve(span, (size_t)1 << PA_SLAB_MAX_SHIFT, false);
+        char *heap = pa_os_reserve(span, (size_t)1 << PA_SLAB_BIG_SHIFT, false);
         if (!heap) continue;
         /* protect_metadata: a guard page on each side, so a linear overflow out of some
          * other mapping cannot run into the slab tables. */
@@ -152,9 +136,10 @@ static bool pa_reserve_layout(void) {
             pa_os_protect(m + guard + meta, guard, false);
         }
         pa_layout(heap, m + guard, shift);
-        pa_nursery_mapped = true;
-        for (int c = 0; c < PA_NCLASS; c++)
-            pa_meta_mapped[c] = pa_page_round(pa_meta_bytes(&pa_classes[c], pa_classes[c].max_slabs));
+        for (int i = 0; i < PA_NGROUP; i++) {
+            pa_map_mapped[i] = pa_page_round(pa_groups[i].max_slabs);
+            pa_records_mapped[i] = pa_records_bytes(&pa_groups[i], pa_groups[i].max_slabs);
+        }
         return true;
     }
     return false;
@@ -164,25 +149,28 @@ static bool pa_reserve_layout(void) {
  * (top down from under the stack) and far above the program and its brk heap, so nothing
  * else is likely to land in it; should something, MAP_FIXED_NOREPLACE keeps us out of it. */
 static void pa_lazy_layout(void) {
-    uint32_t shift = 34;
-    size_t total = ((size_t)1 << shift) * PA_NCLASS + pa_meta_total(shift);
-    uintptr_t lo = (uintptr_t)1 << 44, hi = (uintptr_t)1 << 46, align = (uintptr_t)1 << PA_SLAB_MAX_SHIFT;
+    uint32_t shift = 36;
+    size_t total = ((size_t)1 << shift) * PA_NGROUP + pa_meta_total(shift);
+    uintptr_t lo = (uintptr_t)1 << 44, hi = (uintptr_t)1 << 46, align = (uintptr_t)1 << PA_SLAB_BIG_SHIFT;
     uintptr_t base = (lo + pa_os_random() % (hi - lo - total)) & ~(align - 1);
-    pa_layout((char *)base, (char *)base + ((size_t)1 << shift) * PA_NCLASS, shift);
+    pa_layout((char *)base, (char *)base + ((size_t)1 << shift) * PA_NGROUP, shift);
     pa_lazy = true;
 }
 
-/* Lazy: maps the records of slabs [0, s] that are not mapped yet. */
-static bool pa_meta_cover(int cls, const pa_class_t *k, uint32_t s) {
-    if (!pa_nursery_mapped) {
-        if (!pa_os_map_at(pa_classes[0].first_record, pa_nursery_bytes())) return false;
-        pa_nursery_mapped = true;
-    }
-    size_t have = pa_meta_mapped[cls], need = pa_page_round(pa_meta_bytes(k, (size_t)s + 1));
-    if (need <= have) return true;
-    if (!pa_os_map_at(pa_meta_array(k) + have, need - have)) return false;
-    pa_meta_mapped[cls] = need;
+/* Lazy: maps the leading bytes of [start, start + need) not mapped yet; *have counts them. */
+static bool pa_meta_extend(char *start, size_t *have, size_t need) {
+    need = pa_page_round(need);
+    if (need <= *have) return true;
+    if (!pa_os_map_at(start + *have, need - *have)) return false;
+    *have = need;
     return true;
+}
+
+/* Lazy: maps the metadata of slabs [0, s] of the group that is not mapped yet. */
+static bool pa_meta_cover(int group, uint32_t s) {
+    const pa_group_t *g = &pa_groups[group];
+    return pa_meta_extend((char *)g->class_map, &pa_map_mapped[group], (size_t)s + 1) &&
+           pa_meta_extend(g->records, &pa_records_mapped[group], ((size_t)s + 1) * g->record_bytes);
 }
 
 /* Sets up the pools of arenas up to `arena`. Called under pa_tcache_lock (or before any
@@ -207,10 +195,9 @@ void pa_slab_init(void) {
     for (int c = 0; c < PA_NCLASS; c++) {
         pa_class_t *k = &pa_classes[c];
         k->size = pa_class_size(c);
-        /* At least 8 slots a slab so big classes do not waste a slab tail per object. */
-        uint32_t shift = pa_ceil_log2((uint64_t)k->size * 8);
-        if (shift < PA_SLAB_MIN_SHIFT) shift = PA_SLAB_MIN_SHIFT;
-        k->slab_shift = shift;
+        k->group = k->size * 8 <= (1u << PA_SLAB_SMALL_SHIFT) ? 0 : 1;
+        uint32_t shift = k->group ? PA_SLAB_BIG_SHIFT : PA_SLAB_SMALL_SHIFT;
+        k->slab_shift = (uint8_t)shift;
         k->slab_mask = (1u << shift) - 1;
         k->nslots = (1u << shift) / k->size;
         /* Slabs are aligned, so without this the first slots of every class, those a
@@ -233,6 +220,20 @@ void pa_slab_init(void) {
         uint32_t cap = 32768 / k->size;
         k->tcache_cap = !pa_opt.tcache ? 0 : cap > PA_TCACHE_MAX_CAP ? PA_TCACHE_MAX_CAP : cap < 1 ? 1 : cap;
     }
+    for (int i = 0; i < PA_NGROUP; i++) {
+        pa_group_t *g = &pa_groups[i];
+        g->slab_shift = (uint8_t)(i ? PA_SLAB_BIG_SHIFT : PA_SLAB_SMALL_SHIFT);
+        g->first_class = PA_NCLASS;
+        for (int c = 0; c < PA_NCLASS; c++) {
+            const pa_class_t *k = &pa_classes[c];
+            if (k->group != i) continue;
+            if (g->first_class == PA_NCLASS) g->first_class = (uint8_t)c;
+            g->end_class = (uint8_t)(c + 1);
+            if (k->record_bytes > g->record_bytes) g->record_bytes = k->record_bytes;
+        }
+        if (g->record_bytes / 64 % 2 == 0) g->record_bytes += 64;
+    }
+    for (int c = 0; c < PA_NCLASS; c++) pa_classes[c].record_bytes = pa_groups[pa_classes[c].group].record_bytes;
     pa_arena_open(0);
 
     struct rlimit as;
@@ -281,6 +282,11 @@ static bool pa_retain(const pa_class_t *k, uint32_t s) {
     size_t before = atomic_load_explicit(&pa_handed_peak_before, memory_order_relaxed);
     size_t handed = atomic_load_explicit(&pa_handed_bytes, memory_order_relaxed);
     if (before > peak) peak = before;
+    /* The peak counts slot bytes, the slabs that held them whole pages with their free
+     * slots, which a heap at its peak holds too: a quarter on top lets a slab emptied
+     * while its neighbours still live wait for the next class instead of being purged and
+     * faulted in again (sizes: 2.4K page faults instead of 5.7K, peak RSS unchanged). */
+    peak += peak / 4;
     size_t room = peak > handed ? peak - handed : 0;
     if (room > pa_opt.retain_bytes) room = pa_opt.retain_bytes;
     if (atomic_fetch_add_explicit(&pa_retained, bytes, memory_order_relaxed) + bytes <= room) return true;
@@ -326,18 +332,19 @@ static uint8_t pa_purge_slab(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
     return PA_LIST_PURGED;
 }
 
-/* The pool, other than `except`, whose longest-idle resident empty slab has waited longest.
- * Read without locks, so only a hint: the caller locks the pool and looks again. */
-static pa_pool_t *pa_oldest_empty(const pa_pool_t *except, int *cls_out) {
+/* Among the pools of classes [first, end) other than class `except`, the one whose
+ * longest-idle resident empty slab with at least min_front pages written has waited
+ * longest. Read without locks, so only a hint: the caller locks the pool and looks again. */
+static pa_pool_t *pa_oldest_empty(int first, int end, int except, uint32_t min_front, int *cls_out) {
     uint32_t now = pa_os_now_ms(), oldest = 0, arenas = pa_arenas_used();
     pa_pool_t *best = NULL;
-    for (int c = 0; c < PA_NCLASS; c++)
+    for (int c = first; c < end; c++)
         for (uint32_t a = 0; a < arenas; a++) {
             pa_pool_t *pool = &pa_pools[a][c];
             uint32_t s = __atomic_load_n(&pool->tail[PA_LIST_EMPTY], __ATOMIC_RELAXED);
-            if (s == PA_NIL || pool == except) continue;
+            if (s == PA_NIL || c == except) continue;
             const pa_slab_t *sl = pa_slab(&pa_classes[c], s);
-            if (__atomic_load_n(&sl->front_pages, __ATOMIC_RELAXED) < PA_MOVE_MIN_PAGES) continue;
+            if (__atomic_load_n(&sl->front_pages, __ATOMIC_RELAXED) < min_front) continue;
             uint32_t idle = now - __atomic_load_n(&sl->emptied_ms, __ATOMIC_RELAXED);
             if (!best || idle > oldest) {
                 best = pool;
@@ -354,19 +361,20 @@ bool pa_slab_pages_move(void) {
            atomic_load_explicit(&pa_moved_ranges, memory_order_relaxed) < PA_MOVED_RANGES_MAX;
 }
 
-/* Bytes [from, to) of slab s of `pool` were never written: they take resident pages of
- * other pools' empty slabs instead of faulting in new ones, longest idle first. Classes do
- * not share addresses, but pages can move between them, so memory a program frees in one
- * class and allocates in another is reused without a page fault or growth of RSS. A donor
+/* Bytes [from, to) of slab s of class k were never written: they take resident pages of
+ * other classes' empty slabs instead of faulting in new ones, longest idle first. Slabs of
+ * another size cannot be taken over whole (pa_take_sibling), but their pages can
+ * move, so memory a program frees in one class and allocates in another is reused without
+ * a page fault or growth of RSS. A donor
  * gives its pages from the end of its front and stays kept while PA_MOVE_MIN_PAGES or more
  * are left; the rest are purged. Returns the bytes moved in, from `from` on. */
-static size_t pa_adopt_pages(const pa_class_t *k, pa_pool_t *pool, uint32_t s, size_t from, size_t to) {
+static size_t pa_adopt_pages(const pa_class_t *k, uint32_t s, size_t from, size_t to) {
     char *dst = pa_slab_start(k, s) + from;
     size_t need = to - from, page = pa_os_page_size(), got = 0;
     while (need - got >= PA_MOVE_MIN_PAGES * page) {
         if (!pa_slab_pages_move()) break;
         int dc = 0;
-        pa_pool_t *donor = pa_oldest_empty(pool, &dc);
+        pa_pool_t *donor = pa_oldest_empty(0, PA_NCLASS, (int)(k - pa_classes), PA_MOVE_MIN_PAGES, &dc);
         /* Never wait for a second pool lock while holding one: two threads taking pages
          * from each other's pools would deadlock. */
         if (!donor || !pa_trylock(&donor->lock)) break;
@@ -424,7 +432,7 @@ static void pa_grow_front(const pa_class_t *k, pa_pool_t *pool, uint32_t s, uint
     if (pool->filled_ms && pa_os_now_ms() - pool->filled_ms < PA_PEAK_WINDOW_MS) target = slab_pages;
     if (target < reach) target = reach;
     if (target > slab_pages) target = slab_pages;
-    uint32_t adopted = (uint32_t)(pa_adopt_pages(k, pool, s, (size_t)front * page, (size_t)target * page) / page);
+    uint32_t adopted = (uint32_t)(pa_adopt_pages(k, s, (size_t)front * page, (size_t)target * page) / page);
     sl->front_pages = (uint16_t)(front + adopted > reach ? front + adopted : reach);
 }
 
@@ -447,14 +455,17 @@ static void pa_purge_expired(const pa_class_t *k, pa_pool_t *pool, uint32_t now)
  * from here on the heap grows lazily. */
 void pa_slab_unreserve(void) {
     pa_lock(&pa_carve_lock);
-    for (int c = 0; c < PA_NCLASS && !pa_lazy; c++) {
-        const pa_class_t *k = &pa_classes[c];
-        uint32_t n = atomic_load_explicit(&pa_class_nslabs[c], memory_order_relaxed);
-        size_t used = (size_t)n << k->slab_shift, region = (size_t)1 << pa_heap.region_shift;
-        if (used < region) pa_os_unmap(k->base + used, region - used);
-        size_t keep = pa_page_round(pa_meta_bytes(k, n)), all = pa_page_round(pa_meta_bytes(k, k->max_slabs));
-        if (keep < all) pa_os_unmap(pa_meta_array(k) + keep, all - keep);
-        pa_meta_mapped[c] = keep;
+    for (int i = 0; i < PA_NGROUP && !pa_lazy; i++) {
+        const pa_group_t *g = &pa_groups[i];
+        uint32_t n = atomic_load_explicit(&pa_group_nslabs[i], memory_order_relaxed);
+        size_t used = (size_t)n << g->slab_shift, region = (size_t)1 << pa_heap.region_shift;
+        if (used < region) pa_os_unmap(g->base + used, region - used);
+        size_t keep = pa_page_round(n), all = pa_page_round(g->max_slabs);
+        if (keep < all) pa_os_unmap((char *)g->class_map + keep, all - keep);
+        pa_map_mapped[i] = keep;
+        keep = pa_records_bytes(g, n), all = pa_records_bytes(g, g->max_slabs);
+        if (keep < all) pa_os_unmap(g->records + keep, all - keep);
+        pa_records_mapped[i] = keep;
     }
     __atomic_store_n(&pa_lazy, true, __ATOMIC_RELAXED);
     pa_unlock(&pa_carve_lock);
@@ -473,31 +484,44 @@ void pa_slab_unreserve(void) {
         }
 }
 
-/* Claims the next unused slab of the class region for an arena and opens its pages. Every
- * arena's pool draws from the same region, so carving has a lock of its own. Under
- * guard_slab_interval every Nth slab is skipped: it stays inaccessible for good. A slab
- * that cannot be opened (out of mappings, RLIMIT_AS, something mapped in the way) is
- * reported as none left; the caller falls back to a bigger class or a dedicated mapping. */
+/* Sets up slab s's record for class cls and arena, all slots free, and names the class in
+ * the class map. The record may hold another class's leftovers: state bytes are cleared,
+ * since the slot grid changes with the class. */
+static void pa_slab_format(int cls, const pa_class_t *k, uint32_t s, uint32_t arena, int former) {
+    uint64_t *bits = pa_slab_bits(k, s);
+    for (uint32_t w = 0; w < k->words; w++) {
+        uint32_t left = k->nslots - w * 64;
+        bits[w] = left >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << left) - 1);
+    }
+    memset(pa_slab_states(k, s), PA_SLOT_NEVER, ((size_t)1 << k->slab_shift) >> k->state_shift);
+    pa_slab_t *sl = pa_slab(k, s);
+    sl->nfree = (uint16_t)k->nslots;
+    sl->list = PA_LIST_NONE;
+    sl->arena = (uint8_t)arena;
+    sl->former_class = (uint8_t)former;
+    atomic_store_explicit(&pa_groups[k->group].class_map[s], (uint8_t)cls, memory_order_relaxed);
+    atomic_fetch_add_explicit(&pa_class_slabs[cls], 1, memory_order_relaxed);
+}
+
+/* Claims the next unused slab of the group region for a class and arena and opens its
+ * pages. Every pool of the group draws from the same region, so carving has a lock of its
+ * own. Under guard_slab_interval every Nth slab is skipped: it stays inaccessible for good.
+ * A slab that cannot be opened (out of mappings, RLIMIT_AS, something mapped in the way)
+ * is reported as none left; the caller falls back to a bigger class or a dedicated mapping. */
 static uint32_t pa_carve_slab(int cls, pa_class_t *k, uint32_t arena) {
+    const pa_group_t *g = &pa_groups[k->group];
     pa_lock(&pa_carve_lock);
-    uint32_t s = atomic_load_explicit(&pa_class_nslabs[cls], memory_order_relaxed);
+    uint32_t s = atomic_load_explicit(&pa_group_nslabs[k->group], memory_order_relaxed);
     size_t every = pa_opt.guard_slab_interval;
     if (every && s % every == every - 1) s++;
     char *slab = pa_slab_start(k, s);
     size_t bytes = (size_t)1 << k->slab_shift;
-    bool ok = s < k->max_slabs &&
-              (pa_lazy ? pa_meta_cover(cls, k, s) && pa_os_map_at(slab, bytes) : pa_os_protect(slab, bytes, true));
+    bool ok = s < g->max_slabs &&
+              (pa_lazy ? pa_meta_cover(k->group, s) && pa_os_map_at(slab, bytes) : pa_os_protect(slab, bytes, true));
     if (ok) {
-        uint64_t *bits = pa_slab_bits(k, s);
-        for (uint32_t w = 0; w < k->words; w++) {
-            uint32_t left = k->nslots - w * 64;
-            bits[w] = left >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << left) - 1);
-        }
-        pa_slab(k, s)->nfree = (uint16_t)k->nslots;
-        pa_slab(k, s)->list = PA_LIST_NONE;
-        pa_slab(k, s)->arena = (uint8_t)arena;
-        /* Published after its metadata: pa_locate trusts slabs below the count. */
-        atomic_store_explicit(&pa_class_nslabs[cls], s + 1, memory_order_release);
+        pa_slab_format(cls, k, s, arena, PA_NCLASS);
+        /* Published after its metadata: pa_small_find trusts slabs below the count. */
+        atomic_store_explicit(&pa_group_nslabs[k->group], s + 1, memory_order_release);
     }
     pa_unlock(&pa_carve_lock);
     return ok ? s : PA_NIL;
@@ -526,15 +550,61 @@ static uint32_t pa_take_foreign_empty(const pa_class_t *k, int cls, uint32_t are
     return PA_NIL;
 }
 
+/* A pool of another class of the group with a slab on `list`. Read without locks, as in
+ * pa_oldest_empty. */
+static pa_pool_t *pa_sibling_listing(const pa_group_t *g, int except, uint8_t list, int *cls_out) {
+    uint32_t arenas = pa_arenas_used();
+    for (int c = g->first_class; c < g->end_class; c++) {
+        if (c == except) continue;
+        for (uint32_t a = 0; a < arenas; a++)
+            if (__atomic_load_n(&pa_pools[a][c].count[list], __ATOMIC_RELAXED)) {
+                *cls_out = c;
+                return &pa_pools[a][c];
+            }
+    }
+    return NULL;
+}
+
+/* A slab of another class of the group on `list` (the longest idle of the resident empty
+ * ones, or a purged one), made this class's and this arena's. A program that moves from
+ * size to size (a parser's buffers, a sweep over sizes) then reuses the pages it just freed
+ * in place: no page fault, no system call, and a peak RSS near what it holds at once; and
+ * a purged slab spares carving a new one. Hardened, the slab's freed slots are checked for
+ * writes after free first, as their reuse would have. Only try-locks: the caller holds its
+ * own pool's lock. */
+static uint32_t pa_take_sibling(int cls, const pa_class_t *k, uint32_t arena, uint8_t list) {
+    const pa_group_t *g = &pa_groups[k->group];
+    int dc = 0;
+    pa_pool_t *donor = list == PA_LIST_EMPTY ? pa_oldest_empty(g->first_class, g->end_class, cls, 0, &dc)
+                                             : pa_sibling_listing(g, cls, list, &dc);
+    if (!donor || !pa_trylock(&donor->lock)) return PA_NIL;
+    const pa_class_t *dk = &pa_classes[dc];
+    uint32_t s = donor->tail[list];
+    if (s != PA_NIL) {
+        pa_list_remove(dk, donor, s);
+        donor->nrehomed++;
+    }
+    pa_unlock(&donor->lock);
+    if (s == PA_NIL) return PA_NIL;
+    /* Off every list, no slot out: nothing else reaches the record now. */
+    pa_check_freed_slots(dc, s);
+    atomic_fetch_sub_explicit(&pa_class_slabs[dc], 1, memory_order_relaxed);
+    pa_slab_format(cls, k, s, arena, dc);
+    return s;
+}
+
 /* The slab to take slots from: partially used first (keeps slabs dense so empty ones can be
- * returned), then resident empty, its own or another arena's, then purged, then a fresh
- * one. */
+ * returned), then resident empty, its own, another arena's or another class's, then
+ * purged, its own or another class's, then a fresh one. */
 static uint32_t pa_pick_slab(int cls, pa_class_t *k, pa_pool_t *pool, uint32_t arena) {
     for (int l = PA_LIST_PARTIAL; l <= PA_LIST_EMPTY; l++)
         if (pool->head[l] != PA_NIL) return pool->head[l];
     uint32_t s = pa_take_foreign_empty(k, cls, arena);
+    if (s == PA_NIL) s = pa_take_sibling(cls, k, arena, PA_LIST_EMPTY);
     if (s != PA_NIL) return s;
     if (pool->head[PA_LIST_PURGED] != PA_NIL) return pool->head[PA_LIST_PURGED];
+    s = pa_take_sibling(cls, k, arena, PA_LIST_PURGED);
+    if (s != PA_NIL) return s;
     s = pool->head[PA_LIST_UNMAPPED];
     if (s != PA_NIL && pa_os_map_at(pa_slab_start(k, s), (size_t)1 << k->slab_shift)) return s;
     return pa_carve_slab(cls, k, arena);
@@ -635,10 +705,14 @@ void pa_central_free(int cls, void *const *ptrs, uint32_t n) {
     const uint32_t slab_shift = k->slab_shift;
     const size_t slab_bytes = (size_t)1 << slab_shift;
     const uint64_t recip = k->recip;
+    _Atomic uint8_t *const class_map = pa_groups[k->group].class_map;
     pa_pool_t *pool = NULL;
     atomic_fetch_sub_explicit(&pa_handed_bytes, (size_t)n * k->size, memory_order_relaxed);
     for (void *const *it = ptrs, *const *end = ptrs + n; it != end;) {
         uint32_t s = (uint32_t)((size_t)((char *)*it - k->base) >> slab_shift);
+        /* Only a free racing with the slab's change of class, itself a double free,
+         * could bring a slot here under its old class. */
+        if (pa_unlikely(atomic_load_explicit(&class_map[s], memory_order_relaxed) != cls)) pa_pool_double_free();
         const char *slab_start = pa_slot_addr(cls, s, 0);
         pa_slab_t *sl = pa_slab(k, s);
         pa_pool_t *owner = &pa_pools[sl->arena][cls];
@@ -824,6 +898,17 @@ size_t pa_central_trim(void) {
     return released;
 }
 
+/* The class the slab at loc held before its last change of class, if p is a slot of it;
+ * else -1. */
+int pa_former_class(const void *p, const pa_loc_t *loc) {
+    const pa_class_t *k = &pa_classes[loc->cls];
+    int former = pa_slab(k, loc->slab)->former_class;
+    if (former == PA_NCLASS) return -1;
+    const pa_class_t *f = &pa_classes[former];
+    size_t in_slab = (size_t)((const char *)p - pa_slab_start(k, loc->slab));
+    return in_slab < (size_t)f->nslots * f->size && pa_slot_start(in_slab, f->recip) ? former : -1;
+}
+
 /* Slots of a class whose size is a multiple of the alignment start aligned, because slabs
  * are aligned to their (power-of-two) size. */
 int pa_class_for_alignment(size_t size, size_t alignment) {
@@ -853,10 +938,11 @@ void pa_slab_stats(pyalloc_stats *st) {
             cs->nfree += pool->nfree_direct;
             st->npurge += pool->npurge;
             st->nmoved += pool->nmoved;
+            st->nrehomed += pool->nrehomed;
             st->nslot_purge += pool->nslot_purge;
             pa_unlock(&pool->lock);
         }
-        size_t nslabs = atomic_load_explicit(&pa_class_nslabs[c], memory_order_relaxed);
+        size_t nslabs = atomic_load_explicit(&pa_class_slabs[c], memory_order_relaxed);
         cs->size = k->size;
         cs->slab_size = slab_bytes;
         cs->slabs = nslabs;

@@ -55,10 +55,10 @@ void pa_stats_print(void) {
                      st.large_cached_bytes, st.threads);
     pa_write_stderr(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
     n = snprintf(line, sizeof line, "  calls: malloc %llu free %llu calloc %llu realloc %llu aligned %llu; slabs purged %llu, "
-                 "slabs giving pages to others %llu, idle big slots purged %llu\n",
+                 "slabs giving pages to others %llu, slabs changing class %llu, idle big slots purged %llu\n",
                  (unsigned long long)st.nmalloc, (unsigned long long)st.nfree, (unsigned long long)st.ncalloc,
                  (unsigned long long)st.nrealloc, (unsigned long long)st.naligned, (unsigned long long)st.npurge,
-                 (unsigned long long)st.nmoved, (unsigned long long)st.nslot_purge);
+                 (unsigned long long)st.nmoved, (unsigned long long)st.nrehomed, (unsigned long long)st.nslot_purge);
     pa_write_stderr(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
     for (size_t c = 0; c < st.nclasses; c++) {
         const pyalloc_class_stats *cs = &st.classes[c];

@@ -45,6 +45,7 @@ class Stats:
     nlarge_free: int
     npurge: int
     nmoved: int
+    nrehomed: int
     nslot_purge: int
     threads: int
     nclasses: int

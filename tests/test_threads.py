@@ -2,6 +2,7 @@
 bounded memory, fork while other threads allocate, and memory returned after frees."""
 
 import re
+import signal
 
 import pytest
 
@@ -147,6 +148,26 @@ def test_pages_move_between_classes(run_c, options):
         f"later sweeps fault in new pages instead of reusing freed ones: {v}"
     assert v["maps_swept"] - v["maps_start"] < 1000, f"moved pages left too many mappings: {v}"
     assert v["maps_trimmed"] <= v["maps_swept"], f"malloc_trim(0) left more mappings: {v}"
+
+
+def test_empty_slab_changes_class_in_place(run_c):
+    """Blocks of one class freed, then blocks of another class with slabs of the same size:
+    the second class takes the emptied slabs as they are, pages and all (without the thread
+    cache, so every freed slot reaches its slab)."""
+    result = run_c("slab_changes_class.c", options="tcache=0")
+    assert result.returncode == 0, result.describe()
+    v = values(result)
+    assert v["landed"] > 0, f"no 1000-byte block reused the 40-byte blocks' slabs: {v}"
+    assert v["faults"] < v["pages"] / 4, f"the new class faulted its pages in: {v}"
+
+
+def test_slab_changing_class_is_checked_for_writes_after_free(run_c):
+    """A freed slot's state goes when its empty slab changes class, so hardened checks the
+    slab's freed slots at that moment, as their reuse would have."""
+    result = run_c("slab_changes_class.c", options="profile=hardened,quarantine_bytes=0,tcache=0")
+    target = re.search(r"^target (0x[0-9a-f]+)$", result.stdout, re.M)
+    assert result.returncode == -signal.SIGABRT and target, result.describe()
+    assert result.stderr.strip() == f"pyalloc: write after free {target[1]} (size class 48)", result.describe()
 
 
 def test_pages_move_partial_donor_passes_write_after_free_check(run_c):

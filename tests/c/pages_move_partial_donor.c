@@ -6,11 +6,12 @@
  * run in which no page moved, or the whole slab was purged, cannot pass unnoticed. */
 #include "common.h"
 
-/* In the 40 KiB class, canary or not: 12 slots to a 512 KiB slab, and a bin caches one.
+/* In the 40 KiB class, canary or not: 6 slots to a 256 KiB slab, and a bin caches one.
  * Slots of 10 pages straddle the runs of pages that move (multiples of 8), so a slot comes
- * back part zeros, part junk. */
+ * back part zeros, part junk. The 1000-byte class has slabs of another size, so it can
+ * take pages from the empty slab but not the slab itself. */
 #define BIG 38000
-#define SLOTS 12
+#define SLOTS 6
 
 int main(void) {
     unsigned char *donor[SLOTS], *other;

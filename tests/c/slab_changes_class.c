@@ -1,0 +1,49 @@
+/* An empty slab goes to another class whose slabs have its size, in place. Blocks of 40
+ * bytes (the 48-byte class, canary or not) fill three 64 KiB slabs and are freed, one of
+ * them written after its free; then 1000-byte blocks (also 64 KiB slabs), half as many
+ * bytes, are allocated. Prints how many of them landed where the 40-byte blocks were, how
+ * many pages they faulted in and how many they span. Hardened, the write after free must
+ * be caught when the slab changes class, since its slots' states are cleared then. */
+#include <sys/resource.h>
+
+#include "common.h"
+
+#define SMALL 40
+#define NSMALL 4096
+#define BIG 1000
+#define NBIG 96
+
+static long minor_faults(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
+int main(void) {
+    static char *small[NSMALL], *big[NBIG];
+    char *lo = NULL, *hi = NULL;
+    for (int i = 0; i < NSMALL; i++) {
+        small[i] = malloc(SMALL);
+        CHECK(small[i] != NULL, "malloc(%d)", SMALL);
+        memset(small[i], 1, SMALL);
+        if (!lo || small[i] < lo) lo = small[i];
+        if (!hi || small[i] > hi) hi = small[i];
+    }
+    char *victim = small[NSMALL / 2];
+    printf("target %p\n", (void *)victim);
+    fflush(stdout);
+    for (int i = 0; i < NSMALL; i++) free(small[i]);
+    ((volatile char *)launder(victim))[8] = 'X';
+    long before = minor_faults();
+    int landed = 0;
+    for (int i = 0; i < NBIG; i++) {
+        big[i] = malloc(BIG);
+        CHECK(big[i] != NULL, "malloc(%d)", BIG);
+        memset(big[i], 2, BIG);
+        landed += big[i] >= lo && big[i] <= hi;
+    }
+    printf("landed %d\nfaults %ld\npages %d\n", landed, minor_faults() - before, NBIG * BIG / 4096);
+    for (int i = 0; i < NBIG; i++) free(big[i]);
+    puts("done");
+    return 0;
+}
