@@ -65,7 +65,7 @@ static uint32_t pa_bin_refill(pa_tcache_t *tc, int cls) {
 }
 
 /* Slow path of a small allocation: set up the heap or the thread's cache, refill the bin,
- * or allocate without a cache. NULL only when the class region is exhausted. */
+ * or allocate without a cache. NULL only when the slab region is exhausted. */
 PA_NOINLINE void *pa_small_take_slow(int cls) {
     pa_ensure_init();
     pa_tcache_t *tc = pa_tcache_current;
@@ -112,7 +112,7 @@ void *pa_large_checked(size_t n, size_t alignment, bool zero) {
     return p;
 }
 
-/* A class region that ran out of address space: served from a bigger class, then from a
+/* A slab region that ran out of address space: served from a bigger class, then from a
  * dedicated mapping. */
 static PA_NOINLINE void *pa_alloc_spill(size_t n, size_t alignment, bool zero) {
     if (!alignment && n <= PA_SMALL_MAX)

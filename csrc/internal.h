@@ -2,13 +2,13 @@
  *
  * Heap layout (SJMalloc-style, all metadata out of band):
  *   heap region   one reservation split into PA_NGROUP equal group regions of 2^region_shift
- *                 bytes, one per slab size; each is carved into slabs of that size, every
- *                 slab holding slots of one class. A pointer's slab follows from its address,
- *                 its class from one byte of the group's class map, its slot from both.
- *   meta region   a separate reservation holding, per group, the class map and the slab
- *                 records: the central free bitmap and one state byte per slot
- *                 (never/allocated/freed). An empty slab changes class in place, so memory
- *                 a program frees in one class serves the next without a system call.
+ *                 bytes; each is carved into slabs of one size, every slab holding slots of
+ *                 one class of its group. A pointer's class is one byte of the unit map
+ *                 (one per 64 KiB of the heap), its slab and slot follow from the address.
+ *   meta region   a separate reservation holding, per group, the slab records: the central
+ *                 free bitmap and one state byte per slot (never/allocated/freed). An empty
+ *                 slab changes class within its group in place, so memory a program frees
+ *                 in one class serves the next without a system call.
  *   large blocks  mmap'd individually, found through an out-of-band hash table.
  * User memory never holds allocator data, so overflows and use-after-free writes cannot
  * steer the allocator. */
@@ -55,10 +55,15 @@ _Static_assert(PA_CLASS_8K == PA_CLASS_1K + 3 * 5 && PA_NCLASS == PA_CLASS_8K + 
 /* Two slab sizes, so that an empty slab can go to most other classes as it is. 64 KiB
  * slabs amortise slab bookkeeping for tiny classes and hold 8 slots or more; the classes
  * above 8 KiB have slabs of 256 KiB, down to one slot: the tail past a slab's last slot is
- * never written, so it costs address space, not memory. */
+ * never written, so it costs address space, not memory. The classes up to 48 bytes, whose
+ * records hold a state byte per 16 or 32 bytes, form a group of their own: records are
+ * as big as their group's biggest, and a small program's few slabs of other classes then
+ * fit their records in a few pages. */
 #define PA_SLAB_SMALL_SHIFT 16
 #define PA_SLAB_BIG_SHIFT 18
-#define PA_NGROUP 2
+#define PA_UNIT_SHIFT PA_SLAB_SMALL_SHIFT
+#define PA_TINY_MAX 48
+enum { PA_GROUP_TINY, PA_GROUP_SMALL, PA_GROUP_BIG, PA_NGROUP };
 /* Slots this big are whole pages (slabs are aligned, sizes multiples of the page), which
  * they hold for as long as any neighbour in their slab lives: an idle one gives them back
  * on its own (pa_purge_idle_slots). Smaller slots share pages with their neighbours. */
@@ -117,7 +122,7 @@ typedef struct pa_class_s {
                                         one slot without a division (at worst every other
                                         state byte is unused) */
     uint8_t slab_shift;
-    uint8_t group;                   /* 0: 64 KiB slabs, 1: 256 KiB */
+    uint8_t group;                   /* PA_GROUP_* */
     uint16_t words;                  /* bitmap words per slab */
     uint16_t tcache_cap;
     uint16_t first_slot;             /* where refills start scanning a slab (see pa_slab_init) */
@@ -154,8 +159,6 @@ typedef struct pa_pool_s {
 /* The slabs of one size, whichever class they hold. */
 typedef struct pa_group_s {
     char *base;                      /* start of the group region */
-    _Atomic uint8_t *class_map;      /* per carved slab, the class it holds; changes only
-                                        while the slab is empty (pa_take_sibling) */
     char *records;
     uint32_t record_bytes;
     uint32_t max_slabs;
@@ -210,6 +213,9 @@ typedef struct pa_heap_s {
     uintptr_t span;                  /* PA_NCLASS << region_shift */
     uintptr_t region_mask;           /* region size - 1 */
     uint32_t region_shift;
+    _Atomic uint8_t *unit_class;     /* per 64 KiB of the heap, 1 + the class of the slab
+                                        there, 0 where no slab is carved; changes only while
+                                        the slab is empty (pa_take_sibling) */
     uint32_t hooks;                  /* PA_HOOK_*: per-block hardening work on alloc/free */
     size_t fast_end;                 /* mallocs below this size take the inline path:
                                         PA_SMALL_MAX + 1 without hooks, else (and until
@@ -267,7 +273,6 @@ extern union pa_ro_u {
 /* What zero_on_free and junk leave in freed memory. */
 static inline uint8_t pa_fill_byte(void) { return pa_opt.junk ? 0xdf : 0; }
 
-extern _Atomic uint32_t pa_group_nslabs[PA_NGROUP] PA_HIDDEN; /* slabs carved, any class */
 extern pa_lock_t pa_carve_lock PA_HIDDEN;
 extern pa_pool_t pa_pools[PA_MAX_ARENAS][PA_NCLASS] PA_HIDDEN;
 extern const uint8_t pa_class_lookup[PA_LOOKUP_MAX / 16 + 1] PA_HIDDEN;
@@ -341,7 +346,7 @@ extern pa_lock_t pa_large_lock PA_HIDDEN;
 PA_HIDDEN void *pa_small_take_slow(int cls);
 PA_HIDDEN void *pa_large_checked(size_t n, size_t alignment, bool zero); /* sets errno */
 
-/* A free slot of class cls, not yet marked live; NULL when the class region is exhausted. */
+/* A free slot of class cls, not yet marked live; NULL when the slab region is exhausted. */
 /* A slot enters a bin before the count covers it. Another thread may fork at any moment
  * and the child flushes this cache: a count that ran ahead would hand it a stale item, a
  * slot that is live or already back in its pool. */
@@ -453,24 +458,26 @@ typedef struct pa_loc_s {
     uint32_t index;                  /* of the slot's state byte (and requested size) in its record */
 } pa_loc_t;
 
-/* Where the slot at offset `in_region` of slab `slab` of group g lives; the slab is carved. */
-static inline pa_loc_t pa_locate_in(const pa_group_t *g, uint32_t slab, uintptr_t in_region) {
+/* The unit map's entry for a heap offset (below pa_heap.span). */
+static inline uint8_t pa_unit_at(uintptr_t off) {
+    return atomic_load_explicit(&pa_heap.unit_class[off >> PA_UNIT_SHIFT], memory_order_relaxed);
+}
+
+/* Where the slot at heap offset `off`, in a carved slab of class cls, lives. */
+static inline pa_loc_t pa_locate_in(int cls, uintptr_t off) {
     pa_loc_t loc;
-    loc.slab = slab;
-    loc.cls = atomic_load_explicit(&g->class_map[slab], memory_order_relaxed);
-    const pa_class_t *k = &pa_classes[loc.cls];
+    loc.cls = cls;
+    const pa_class_t *k = &pa_classes[cls];
+    uintptr_t in_region = off & pa_heap.region_mask;
+    loc.slab = (uint32_t)(in_region >> k->slab_shift);
     uintptr_t in_slab = in_region & k->slab_mask;
     loc.exact = pa_slot_start(in_slab, k->recip);
     loc.index = (uint32_t)(in_slab >> k->state_shift);
     return loc;
 }
 
-/* The same for a heap offset (below pa_heap.span) in a carved slab. */
-static inline pa_loc_t pa_locate(uintptr_t off) {
-    const pa_group_t *g = &pa_groups[off >> pa_heap.region_shift];
-    uintptr_t in_region = off & pa_heap.region_mask;
-    return pa_locate_in(g, (uint32_t)(in_region >> g->slab_shift), in_region);
-}
+/* The same for a heap offset in a carved slab, whatever its class. */
+static inline pa_loc_t pa_locate(uintptr_t off) { return pa_locate_in(pa_unit_at(off) - 1, off); }
 
 /* Whether p lies in a carved slab, and where. A slab not carved yet holds nothing of ours
  * and may have no metadata mapped; in the lazy layout other mappings, our own large blocks
@@ -478,11 +485,9 @@ static inline pa_loc_t pa_locate(uintptr_t off) {
 static inline bool pa_small_find(const void *p, pa_loc_t *loc) {
     uintptr_t off = (uintptr_t)p - pa_heap.base;
     if (off >= pa_heap.span) return false;
-    uintptr_t group = off >> pa_heap.region_shift, in_region = off & pa_heap.region_mask;
-    const pa_group_t *g = &pa_groups[group];
-    uint32_t slab = (uint32_t)(in_region >> g->slab_shift);
-    if (slab >= atomic_load_explicit(&pa_group_nslabs[group], memory_order_relaxed)) return false;
-    *loc = pa_locate_in(g, slab, in_region);
+    uint8_t unit = pa_unit_at(off);
+    if (!unit) return false;
+    *loc = pa_locate_in(unit - 1, off);
     return true;
 }
 

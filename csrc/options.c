@@ -59,7 +59,7 @@ static const pa_option_def_t pa_option_defs[] = {
      "one): linear overflows and underflows fault at once"},
     {"guard_slab_interval", PA_OPT_COUNT, PA_OPT_FIELD(guard_slab_interval), {0, 0, 4, 2}, NULL,
      "0 (off) or N >= 2",
-     "every Nth slab of a class region is left inaccessible, so a linear overflow running across "
+     "every Nth slab of a slab region is left inaccessible, so a linear overflow running across "
      "slabs faults"},
     {"randomize", PA_OPT_COUNT, PA_OPT_FIELD(randomize), {0, 0, 1, 2}, NULL, "0, 1 or 2",
      "1: each refill starts at a random slot of its slab, so where a block lands cannot be "

@@ -14,15 +14,15 @@
 #include <unistd.h>
 
 union pa_ro_u pa_ro __attribute__((aligned(PA_PAGE)));
-_Atomic uint32_t pa_group_nslabs[PA_NGROUP];
+static uint32_t pa_group_nslabs[PA_NGROUP]; /* slabs carved, any class; under pa_carve_lock */
 static _Atomic uint32_t pa_class_slabs[PA_NCLASS]; /* slabs holding each class, for stats */
 pa_lock_t pa_carve_lock;             /* serialises carving and the switch to lazy mapping */
 /* Lazy: the layout is not reserved but mapped slab by slab, metadata in steps, so the heap
  * costs only the address space it uses. Chosen when RLIMIT_AS is finite, which counts
  * reserved (even inaccessible) address space. */
 static bool pa_lazy;                 /* written under pa_carve_lock, read anywhere */
-/* Lazy: leading bytes of each group's class map and records mapped. */
-static size_t pa_map_mapped[PA_NGROUP], pa_records_mapped[PA_NGROUP];
+/* Lazy: leading bytes of each group's records mapped. */
+static size_t pa_records_mapped[PA_NGROUP];
 pa_pool_t pa_pools[PA_MAX_ARENAS][PA_NCLASS];
 /* Pools are set up when a thread is first given their arena: a single-threaded program
  * never writes, and so never faults in, the pages of the pools it cannot use. */
@@ -81,8 +81,7 @@ static size_t pa_page_round(size_t n) {
 
 static size_t pa_records_bytes(const pa_group_t *g, size_t nslabs) { return pa_page_round(nslabs * g->record_bytes); }
 
-/* Assigns each group its region of the heap and its metadata, laid out from m: per group,
- * the class map, then the slab records. */
+/* Assigns each group its region of the heap and its slab records, laid out from m. */
 static void pa_layout(char *heap, char *m, uint32_t shift) {
     size_t region = (size_t)1 << shift;
     pa_heap.base = (uintptr_t)heap;
@@ -93,8 +92,6 @@ static void pa_layout(char *heap, char *m, uint32_t shift) {
         pa_group_t *g = &pa_groups[i];
         g->base = heap + (size_t)i * region;
         g->max_slabs = (uint32_t)(region >> g->slab_shift);
-        g->class_map = (_Atomic uint8_t *)m;
-        m += pa_page_round(g->max_slabs);
         g->records = m;
         m += pa_records_bytes(g, g->max_slabs);
     }
@@ -109,7 +106,7 @@ static size_t pa_meta_total(uint32_t shift) {
     size_t meta = 0;
     for (int i = 0; i < PA_NGROUP; i++) {
         size_t slabs = ((size_t)1 << shift) >> pa_groups[i].slab_shift;
-        meta += pa_page_round(slabs) + pa_records_bytes(&pa_groups[i], slabs);
+        meta += pa_records_bytes(&pa_groups[i], slabs);
     }
     return meta;
 }
@@ -136,10 +133,8 @@ static bool pa_reserve_layout(void) {
             pa_os_protect(m + guard + meta, guard, false);
         }
         pa_layout(heap, m + guard, shift);
-        for (int i = 0; i < PA_NGROUP; i++) {
-            pa_map_mapped[i] = pa_page_round(pa_groups[i].max_slabs);
+        for (int i = 0; i < PA_NGROUP; i++)
             pa_records_mapped[i] = pa_records_bytes(&pa_groups[i], pa_groups[i].max_slabs);
-        }
         return true;
     }
     return false;
@@ -157,20 +152,22 @@ static void pa_lazy_layout(void) {
     pa_lazy = true;
 }
 
-/* Lazy: maps the leading bytes of [start, start + need) not mapped yet; *have counts them. */
-static bool pa_meta_extend(char *start, size_t *have, size_t need) {
-    need = pa_page_round(need);
-    if (need <= *have) return true;
-    if (!pa_os_map_at(start + *have, need - *have)) return false;
-    *have = need;
+/* Lazy: maps the records of slabs [0, s] of the group that are not mapped yet. */
+static bool pa_meta_cover(int group, uint32_t s) {
+    const pa_group_t *g = &pa_groups[group];
+    size_t have = pa_records_mapped[group], need = pa_records_bytes(g, (size_t)s + 1);
+    if (need <= have) return true;
+    if (!pa_os_map_at(g->records + have, need - have)) return false;
+    pa_records_mapped[group] = need;
     return true;
 }
 
-/* Lazy: maps the metadata of slabs [0, s] of the group that is not mapped yet. */
-static bool pa_meta_cover(int group, uint32_t s) {
-    const pa_group_t *g = &pa_groups[group];
-    return pa_meta_extend((char *)g->class_map, &pa_map_mapped[group], (size_t)s + 1) &&
-           pa_meta_extend(g->records, &pa_records_mapped[group], ((size_t)s + 1) * g->record_bytes);
+/* The unit map, in either layout: the fast paths read it for any address in the span, so
+ * it is mapped whole (pages never written cost nothing), beside the other metadata that
+ * protect_metadata guards. */
+static void pa_map_units(void) {
+    pa_heap.unit_class = pa_os_map_metadata(pa_page_round(pa_heap.span >> PA_UNIT_SHIFT));
+    if (!pa_heap.unit_class) pa_fatal("cannot map the heap's unit map");
 }
 
 /* Sets up the pools of arenas up to `arena`. Called under pa_tcache_lock (or before any
@@ -195,8 +192,9 @@ void pa_slab_init(void) {
     for (int c = 0; c < PA_NCLASS; c++) {
         pa_class_t *k = &pa_classes[c];
         k->size = pa_class_size(c);
-        k->group = k->size * 8 <= (1u << PA_SLAB_SMALL_SHIFT) ? 0 : 1;
-        uint32_t shift = k->group ? PA_SLAB_BIG_SHIFT : PA_SLAB_SMALL_SHIFT;
+        k->group = k->size <= PA_TINY_MAX ? PA_GROUP_TINY
+                   : k->size * 8 <= (1u << PA_SLAB_SMALL_SHIFT) ? PA_GROUP_SMALL : PA_GROUP_BIG;
+        uint32_t shift = k->group == PA_GROUP_BIG ? PA_SLAB_BIG_SHIFT : PA_SLAB_SMALL_SHIFT;
         k->slab_shift = (uint8_t)shift;
         k->slab_mask = (1u << shift) - 1;
         k->nslots = (1u << shift) / k->size;
@@ -222,7 +220,7 @@ void pa_slab_init(void) {
     }
     for (int i = 0; i < PA_NGROUP; i++) {
         pa_group_t *g = &pa_groups[i];
-        g->slab_shift = (uint8_t)(i ? PA_SLAB_BIG_SHIFT : PA_SLAB_SMALL_SHIFT);
+        g->slab_shift = (uint8_t)(i == PA_GROUP_BIG ? PA_SLAB_BIG_SHIFT : PA_SLAB_SMALL_SHIFT);
         g->first_class = PA_NCLASS;
         for (int c = 0; c < PA_NCLASS; c++) {
             const pa_class_t *k = &pa_classes[c];
@@ -239,6 +237,7 @@ void pa_slab_init(void) {
     struct rlimit as;
     bool limited = getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY;
     if (limited || !pa_reserve_layout()) pa_lazy_layout();
+    pa_map_units();
 }
 
 static void pa_list_push(const pa_class_t *k, pa_pool_t *pool, uint32_t s, uint8_t list) {
@@ -282,11 +281,6 @@ static bool pa_retain(const pa_class_t *k, uint32_t s) {
     size_t before = atomic_load_explicit(&pa_handed_peak_before, memory_order_relaxed);
     size_t handed = atomic_load_explicit(&pa_handed_bytes, memory_order_relaxed);
     if (before > peak) peak = before;
-    /* The peak counts slot bytes, the slabs that held them whole pages with their free
-     * slots, which a heap at its peak holds too: a quarter on top lets a slab emptied
-     * while its neighbours still live wait for the next class instead of being purged and
-     * faulted in again (sizes: 2.4K page faults instead of 5.7K, peak RSS unchanged). */
-    peak += peak / 4;
     size_t room = peak > handed ? peak - handed : 0;
     if (room > pa_opt.retain_bytes) room = pa_opt.retain_bytes;
     if (atomic_fetch_add_explicit(&pa_retained, bytes, memory_order_relaxed) + bytes <= room) return true;
@@ -457,13 +451,10 @@ void pa_slab_unreserve(void) {
     pa_lock(&pa_carve_lock);
     for (int i = 0; i < PA_NGROUP && !pa_lazy; i++) {
         const pa_group_t *g = &pa_groups[i];
-        uint32_t n = atomic_load_explicit(&pa_group_nslabs[i], memory_order_relaxed);
+        uint32_t n = pa_group_nslabs[i];
         size_t used = (size_t)n << g->slab_shift, region = (size_t)1 << pa_heap.region_shift;
         if (used < region) pa_os_unmap(g->base + used, region - used);
-        size_t keep = pa_page_round(n), all = pa_page_round(g->max_slabs);
-        if (keep < all) pa_os_unmap((char *)g->class_map + keep, all - keep);
-        pa_map_mapped[i] = keep;
-        keep = pa_records_bytes(g, n), all = pa_records_bytes(g, g->max_slabs);
+        size_t keep = pa_records_bytes(g, n), all = pa_records_bytes(g, g->max_slabs);
         if (keep < all) pa_os_unmap(g->records + keep, all - keep);
         pa_records_mapped[i] = keep;
     }
@@ -499,7 +490,9 @@ static void pa_slab_format(int cls, const pa_class_t *k, uint32_t s, uint32_t ar
     sl->list = PA_LIST_NONE;
     sl->arena = (uint8_t)arena;
     sl->former_class = (uint8_t)former;
-    atomic_store_explicit(&pa_groups[k->group].class_map[s], (uint8_t)cls, memory_order_relaxed);
+    size_t unit = (size_t)(pa_slab_start(k, s) - (char *)pa_heap.base) >> PA_UNIT_SHIFT;
+    for (size_t u = 0; u < (size_t)1 << (k->slab_shift - PA_UNIT_SHIFT); u++)
+        atomic_store_explicit(&pa_heap.unit_class[unit + u], (uint8_t)(cls + 1), memory_order_release);
     atomic_fetch_add_explicit(&pa_class_slabs[cls], 1, memory_order_relaxed);
 }
 
@@ -511,7 +504,7 @@ static void pa_slab_format(int cls, const pa_class_t *k, uint32_t s, uint32_t ar
 static uint32_t pa_carve_slab(int cls, pa_class_t *k, uint32_t arena) {
     const pa_group_t *g = &pa_groups[k->group];
     pa_lock(&pa_carve_lock);
-    uint32_t s = atomic_load_explicit(&pa_group_nslabs[k->group], memory_order_relaxed);
+    uint32_t s = pa_group_nslabs[k->group];
     size_t every = pa_opt.guard_slab_interval;
     if (every && s % every == every - 1) s++;
     char *slab = pa_slab_start(k, s);
@@ -519,9 +512,9 @@ static uint32_t pa_carve_slab(int cls, pa_class_t *k, uint32_t arena) {
     bool ok = s < g->max_slabs &&
               (pa_lazy ? pa_meta_cover(k->group, s) && pa_os_map_at(slab, bytes) : pa_os_protect(slab, bytes, true));
     if (ok) {
+        /* Its unit map entries, written last, publish it: pa_small_find trusts them. */
         pa_slab_format(cls, k, s, arena, PA_NCLASS);
-        /* Published after its metadata: pa_small_find trusts slabs below the count. */
-        atomic_store_explicit(&pa_group_nslabs[k->group], s + 1, memory_order_release);
+        pa_group_nslabs[k->group] = s + 1;
     }
     pa_unlock(&pa_carve_lock);
     return ok ? s : PA_NIL;
@@ -705,14 +698,13 @@ void pa_central_free(int cls, void *const *ptrs, uint32_t n) {
     const uint32_t slab_shift = k->slab_shift;
     const size_t slab_bytes = (size_t)1 << slab_shift;
     const uint64_t recip = k->recip;
-    _Atomic uint8_t *const class_map = pa_groups[k->group].class_map;
     pa_pool_t *pool = NULL;
     atomic_fetch_sub_explicit(&pa_handed_bytes, (size_t)n * k->size, memory_order_relaxed);
     for (void *const *it = ptrs, *const *end = ptrs + n; it != end;) {
         uint32_t s = (uint32_t)((size_t)((char *)*it - k->base) >> slab_shift);
         /* Only a free racing with the slab's change of class, itself a double free,
          * could bring a slot here under its old class. */
-        if (pa_unlikely(atomic_load_explicit(&class_map[s], memory_order_relaxed) != cls)) pa_pool_double_free();
+        if (pa_unlikely(pa_unit_at((uintptr_t)*it - pa_heap.base) != cls + 1)) pa_pool_double_free();
         const char *slab_start = pa_slot_addr(cls, s, 0);
         pa_slab_t *sl = pa_slab(k, s);
         pa_pool_t *owner = &pa_pools[sl->arena][cls];

@@ -95,7 +95,7 @@ EXPECTED = {
     "overflow_8bytes": ("overflow", _from_hardened(RUNS_ON, ("abort", "heap overflow", SMALL))),
     "overflow_string": ("overflow", _from_hardened(RUNS_ON, ("abort", "heap overflow", SMALL))),
     "overflow_realloc": ("overflow", _from_hardened(RUNS_ON, ("abort", "heap overflow", SMALL))),
-    # Uncarved class-region space is never accessible, so every profile faults in the end;
+    # Uncarved slab-region space is never accessible, so every profile faults in the end;
     # only guard slabs fault before the run has crossed every live block of the class.
     "overflow_linear": (
         "overflow",

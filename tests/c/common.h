@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #define CHECK(cond, ...)                                                                  \
@@ -27,6 +28,13 @@
 static inline void show_pointer(const void *p) {
     printf("pointer %p\n", p);
     fflush(stdout);
+}
+
+/* Minor page faults of the process so far: pages touched for the first time. */
+static inline long minor_faults(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
 }
 
 /* Keeps the compiler from reasoning about a pointer (free of a stack object, ...). */

@@ -6,19 +6,11 @@
  * two classes share, show up as corruption. Prints the pages one sweep's blocks span, the
  * page faults of the first sweep and of the later ones, and the process's mapping count at
  * the start, after the sweeps and after malloc_trim(0). */
-#include <sys/resource.h>
-
 #include "common.h"
 
 #define BATCH ((size_t)256 << 10)
 #define MIN_BATCH 4
 #define SWEEPS 12
-
-static long minor_faults(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_minflt;
-}
 
 static long mappings(void) {
     FILE *f = fopen("/proc/self/maps", "r");

@@ -2,17 +2,9 @@
  * each batch freed before the next: what stays resident afterwards is what the allocator
  * keeps for classes no longer in use (thread-cache bins, empty slabs). Then a freed 8 MiB
  * block must serve smaller requests without new page faults (the large-block cache). */
-#include <sys/resource.h>
-
 #include "common.h"
 
 #define BATCH ((size_t)1 << 20)
-
-static long minor_faults(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_minflt;
-}
 
 int main(void) {
     static void *p[BATCH / 16];

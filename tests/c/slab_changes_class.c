@@ -1,23 +1,15 @@
-/* An empty slab goes to another class whose slabs have its size, in place. Blocks of 40
- * bytes (the 48-byte class, canary or not) fill three 64 KiB slabs and are freed, one of
- * them written after its free; then 1000-byte blocks (also 64 KiB slabs), half as many
- * bytes, are allocated. Prints how many of them landed where the 40-byte blocks were, how
+/* An empty slab goes to another class of its group, in place. Blocks of 100 bytes (the
+ * 112-byte class, canary or not) fill six 64 KiB slabs and are freed, then written after
+ * their free (whichever of their slabs stayed resident for the next class); then 1000-byte blocks (same group), a quarter as many bytes, are
+ * allocated. Prints how many of them landed where the 40-byte blocks were, how
  * many pages they faulted in and how many they span. Hardened, the write after free must
  * be caught when the slab changes class, since its slots' states are cleared then. */
-#include <sys/resource.h>
-
 #include "common.h"
 
-#define SMALL 40
+#define SMALL 100
 #define NSMALL 4096
 #define BIG 1000
 #define NBIG 96
-
-static long minor_faults(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_minflt;
-}
 
 int main(void) {
     static char *small[NSMALL], *big[NBIG];
@@ -29,11 +21,10 @@ int main(void) {
         if (!lo || small[i] < lo) lo = small[i];
         if (!hi || small[i] > hi) hi = small[i];
     }
-    char *victim = small[NSMALL / 2];
-    printf("target %p\n", (void *)victim);
+    printf("freed_from %p\nfreed_to %p\n", (void *)lo, (void *)hi);
     fflush(stdout);
     for (int i = 0; i < NSMALL; i++) free(small[i]);
-    ((volatile char *)launder(victim))[8] = 'X';
+    for (int i = 0; i < NSMALL; i++) ((volatile char *)launder(small[i]))[8] = 'X';
     long before = minor_faults();
     int landed = 0;
     for (int i = 0; i < NBIG; i++) {

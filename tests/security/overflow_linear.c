@@ -2,7 +2,7 @@
 /* 16384 blocks are allocated first so that many slabs of the class are carved and live;
  * the run starts at the lowest of them. A SIGSEGV handler reports where the fault came:
  * inside the span of live blocks means a guard slab stopped the run early, beyond it
- * means the run went through every carved slab and stopped only where the class region
+ * means the run went through every carved slab and stopped only where the slab region
  * is still uncarved. The handler resets itself, so the faulting write is retried and the
  * process still dies of SIGSEGV. Block addresses live in static storage, not on the
  * heap, so the run cannot destroy the data the handler needs. */
