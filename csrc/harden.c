@@ -162,7 +162,7 @@ static void pa_quarantine_evict(pa_tcache_t *tc) {
     pa_qentry_t e = tc->quarantine[tc->qhead];
     tc->qhead = (tc->qhead + 1) & (tc->qcap - 1);
     tc->qcount--;
-    int cls = pa_locate((uintptr_t)e.p - pa_heap.base).cls;
+    int cls = pa_unit_at((uintptr_t)e.p - pa_heap.base) - 1;
     tc->qbytes -= pa_classes[cls].size;
     pa_release_small(cls, e.slab, e.p);
 }
