@@ -165,6 +165,7 @@ class Block:
     slot: int = 0   # bytes the statistics count for it: the class size, or the large usable size
     ptr: int = 0    # 0 until the backend reports it
     usable: int = 0
+    freed_at: int = 0  # blocks born before its free (HeapModel.born)
 
     def extent(self):
         return max(self.req, self.usable)
@@ -207,6 +208,7 @@ class HeapModel:
         self.classes = ClassTable(self.baseline.class_sizes, self.baseline.slab_sizes)
         self.live = {}
         self.freed = {}            # id -> Block, for double frees
+        self.born = []             # every block allocated, in order
         self.freed_large = set()   # addresses of large blocks freed so far
         self.large_frees = 0       # upper bound on the allocator's large-free events
         self.next_id = 0
@@ -278,6 +280,7 @@ class HeapModel:
         if not expect:
             block = Block(block_id, req, align, self._small(req, align))
             self.live[block_id] = block
+            self.born.append(block)
         self._submit(Op(thread, code, (block_id,) + args, expect), block)
 
     # ---- allocation ----------------------------------------------------------------
@@ -327,6 +330,7 @@ class HeapModel:
             self.large_frees += 1
         moved = Block(block_id, total, ALIGN, self._small(total, ALIGN))
         self.live[block_id] = moved
+        self.born.append(moved)
         self._submit(Op(thread, code, args), (b, moved))
 
     def reallocarray(self, thread, block_id, count, n):
@@ -336,6 +340,7 @@ class HeapModel:
     def _freed(self, thread, b):
         del self.live[b.id]
         self.freed[b.id] = b
+        b.freed_at = len(self.born)
         if b.small:
             self.quarantined.add(thread)
         else:
@@ -362,9 +367,27 @@ class HeapModel:
         live = [(b.ptr, b.ptr + max(b.extent(), 1)) for b in self.live.values()]
         return sorted(i for i, b in self.freed.items() if not any(lo <= b.ptr < hi for lo, hi in live))
 
+    def _slab_size(self, slot):
+        return self.classes.slab_sizes[self.classes.sizes.index(slot)]
+
+    def _rehomed_classes(self, b):
+        """The classes b's slab may hold now. An empty slab goes to another class with
+        slabs of its size; only the class it held before its last change is remembered,
+        so a double free of b then names that class or, after two changes, is an invalid
+        free of whatever class holds the slab (README: "Empty slabs change class")."""
+        slab = self._slab_size(b.slot)
+        later = {x.slot for x in self.born[b.freed_at:] if x.small and x.slot and x.slot != b.slot
+                 and self._slab_size(x.slot) == slab}
+        if not later:
+            return []
+        return [s for s in self.classes.sizes if self._slab_size(s) == slab]
+
     def double_free(self, thread, block_id):
         b = self.freed[block_id]
-        if b.small or self.large_frees < LARGE_RECENT:
+        if b.small and self._rehomed_classes(b):
+            expected = ["pyalloc: %s 0x%x (size class %d)" % (what, b.ptr, s)
+                        for s in self._rehomed_classes(b) for what in ("double free", "invalid free")]
+        elif b.small or self.large_frees < LARGE_RECENT:
             where = "size class %d" % b.slot if b.small else "large"
             expected = ["pyalloc: double free 0x%x (%s)" % (b.ptr, where)]
         else:
