@@ -114,11 +114,10 @@ void pa_check_freed_slots(int cls, uint32_t s) {
     if (!(pa_heap.hooks & PA_HOOK_CHECK)) return;
     const pa_class_t *k = &pa_classes[cls];
     pa_slab_t *record = pa_slab(k, s);
-    const uint8_t *states = pa_record_states(k, record);
-    const char *start = pa_slab_start(k, s);
+    uint8_t *states = pa_record_states(k, record);
     for (uint32_t i = 0; i < k->nslots; i++) {
-        uint32_t index = (uint32_t)(((size_t)i * k->size) >> k->state_shift);
-        pa_check_reuse(cls, start + (size_t)i * k->size, states[index], pa_record_reqsize(k, record, index));
+        const uint8_t *state = pa_slot_state_at(k, states, i);
+        pa_check_reuse(cls, pa_slot_addr(cls, s, i), *state, pa_record_reqsize(k, record, (uint32_t)(state - states)));
     }
 }
 

@@ -1,8 +1,8 @@
 /* Size classes and the central per-class pools.
  *
- * The classes whose slabs have one size share a group region of the heap reservation,
- * carved into slabs of that size; each carved slab holds one class at a time, named in the
- * group's class map. The central pool tracks free slots in a per-slab bitmap (out of band)
+ * The classes of a group share a region of the heap reservation, carved into slabs of
+ * one size; each carved slab holds one class of the group at a time, named in the heap's
+ * unit map. The central pool tracks free slots in a per-slab bitmap (out of band)
  * and keeps slabs on three lists: partial (some slots free), empty (all free, pages
  * resident) and purged (all free, pages returned to the OS). A class short of slabs takes
  * an empty one of another class in its group. Thread caches move slots in and out in
@@ -113,7 +113,7 @@ static size_t pa_meta_total(uint32_t shift) {
 
 /* Reserving up front keeps every other mapping out of the layout. */
 static bool pa_reserve_layout(void) {
-    /* 64 GiB per slab size is far beyond any program's working set on today's machines;
+    /* 64 GiB per group is far beyond any program's working set on today's machines;
      * halve it when the address space is short (valgrind, 39-bit VMs). */
     for (uint32_t shift = 36; shift >= 26; shift--) {
         size_t span = ((size_t)1 << shift) * PA_NGROUP, meta = pa_meta_total(shift);
@@ -220,12 +220,12 @@ void pa_slab_init(void) {
     }
     for (int i = 0; i < PA_NGROUP; i++) {
         pa_group_t *g = &pa_groups[i];
-        g->slab_shift = (uint8_t)(i == PA_GROUP_BIG ? PA_SLAB_BIG_SHIFT : PA_SLAB_SMALL_SHIFT);
         g->first_class = PA_NCLASS;
         for (int c = 0; c < PA_NCLASS; c++) {
             const pa_class_t *k = &pa_classes[c];
             if (k->group != i) continue;
             if (g->first_class == PA_NCLASS) g->first_class = (uint8_t)c;
+            g->slab_shift = k->slab_shift;
             g->end_class = (uint8_t)(c + 1);
             if (k->record_bytes > g->record_bytes) g->record_bytes = k->record_bytes;
         }
@@ -357,11 +357,10 @@ bool pa_slab_pages_move(void) {
 
 /* Bytes [from, to) of slab s of class k were never written: they take resident pages of
  * other classes' empty slabs instead of faulting in new ones, longest idle first. Slabs of
- * another size cannot be taken over whole (pa_take_sibling), but their pages can
- * move, so memory a program frees in one class and allocates in another is reused without
- * a page fault or growth of RSS. A donor
- * gives its pages from the end of its front and stays kept while PA_MOVE_MIN_PAGES or more
- * are left; the rest are purged. Returns the bytes moved in, from `from` on. */
+ * another group cannot be taken over whole (pa_take_sibling), but their pages can move, so
+ * memory a program frees in one class and allocates in another is reused without a page
+ * fault or growth of RSS. A donor gives its pages from the end of its front and stays kept
+ * while PA_MOVE_MIN_PAGES or more are left; the rest are purged. Returns the bytes moved in, from `from` on. */
 static size_t pa_adopt_pages(const pa_class_t *k, uint32_t s, size_t from, size_t to) {
     char *dst = pa_slab_start(k, s) + from;
     size_t need = to - from, page = pa_os_page_size(), got = 0;
@@ -476,7 +475,7 @@ void pa_slab_unreserve(void) {
 }
 
 /* Sets up slab s's record for class cls and arena, all slots free, and names the class in
- * the class map. The record may hold another class's leftovers: state bytes are cleared,
+ * the unit map. The record may hold another class's leftovers: state bytes are cleared,
  * since the slot grid changes with the class. */
 static void pa_slab_format(int cls, const pa_class_t *k, uint32_t s, uint32_t arena, int former) {
     uint64_t *bits = pa_slab_bits(k, s);
