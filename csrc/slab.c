@@ -327,9 +327,9 @@ static uint8_t pa_purge_slab(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
 }
 
 /* Among the pools of classes [first, end) other than class `except`, the one whose
- * longest-idle resident empty slab with at least min_front pages written has waited
- * longest. Read without locks, so only a hint: the caller locks the pool and looks again. */
-static pa_pool_t *pa_oldest_empty(int first, int end, int except, uint32_t min_front, int *cls_out) {
+ * longest-idle resident empty slab has waited longest. Read without locks, so only a hint:
+ * the caller locks the pool and looks again. */
+static pa_pool_t *pa_oldest_empty(int first, int end, int except, int *cls_out) {
     uint32_t now = pa_os_now_ms(), oldest = 0, arenas = pa_arenas_used();
     pa_pool_t *best = NULL;
     for (int c = first; c < end; c++)
@@ -338,7 +338,6 @@ static pa_pool_t *pa_oldest_empty(int first, int end, int except, uint32_t min_f
             uint32_t s = __atomic_load_n(&pool->tail[PA_LIST_EMPTY], __ATOMIC_RELAXED);
             if (s == PA_NIL || c == except) continue;
             const pa_slab_t *sl = pa_slab(&pa_classes[c], s);
-            if (__atomic_load_n(&sl->front_pages, __ATOMIC_RELAXED) < min_front) continue;
             uint32_t idle = now - __atomic_load_n(&sl->emptied_ms, __ATOMIC_RELAXED);
             if (!best || idle > oldest) {
                 best = pool;
@@ -367,7 +366,7 @@ static size_t pa_adopt_pages(const pa_class_t *k, uint32_t s, size_t from, size_
     while (need - got >= PA_MOVE_MIN_PAGES * page) {
         if (!pa_slab_pages_move()) break;
         int dc = 0;
-        pa_pool_t *donor = pa_oldest_empty(0, PA_NCLASS, (int)(k - pa_classes), PA_MOVE_MIN_PAGES, &dc);
+        pa_pool_t *donor = pa_oldest_empty(0, PA_NCLASS, (int)(k - pa_classes), &dc);
         /* Never wait for a second pool lock while holding one: two threads taking pages
          * from each other's pools would deadlock. */
         if (!donor || !pa_trylock(&donor->lock)) break;
@@ -380,9 +379,13 @@ static size_t pa_adopt_pages(const pa_class_t *k, uint32_t s, size_t from, size_
         pa_slab_t *dsl = pa_slab(dk, ds);
         char *src = pa_slab_start(dk, ds);
         size_t size = (size_t)dsl->front_pages * page;
-        if (size < PA_MOVE_MIN_PAGES * page) { /* it changed since pa_oldest_empty looked */
+        /* Too few pages to be worth a move, and idle longest: it would stand in front of
+         * its pool's bigger kept slabs, holding them back from this and from the budget. */
+        if (size < PA_MOVE_MIN_PAGES * page) {
+            pa_list_remove(dk, donor, ds);
+            pa_list_push(dk, donor, ds, pa_purge_slab(dk, donor, ds));
             pa_unlock(&donor->lock);
-            break;
+            continue;
         }
         /* From the donor's end: the pages its class would write first, should it take the
          * slab back, stay resident. */
@@ -567,7 +570,7 @@ static pa_pool_t *pa_sibling_listing(const pa_group_t *g, int except, uint8_t li
 static uint32_t pa_take_sibling(int cls, const pa_class_t *k, uint32_t arena, uint8_t list) {
     const pa_group_t *g = &pa_groups[k->group];
     int dc = 0;
-    pa_pool_t *donor = list == PA_LIST_EMPTY ? pa_oldest_empty(g->first_class, g->end_class, cls, 0, &dc)
+    pa_pool_t *donor = list == PA_LIST_EMPTY ? pa_oldest_empty(g->first_class, g->end_class, cls, &dc)
                                              : pa_sibling_listing(g, cls, list, &dc);
     if (!donor || !pa_trylock(&donor->lock)) return PA_NIL;
     const pa_class_t *dk = &pa_classes[dc];
