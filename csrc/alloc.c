@@ -55,6 +55,7 @@ static uint32_t pa_bin_refill(pa_tcache_t *tc, int cls) {
     pa_bin_t *b = &tc->bins[cls];
     pa_tcache_gc_tick(tc);
     if (b->fill > b->limit) pa_tcache_flush_remote(tc, cls);
+    pa_tcache_release_spent(tc, cls);
     uint32_t n = pa_central_alloc(cls, tc->arena, b->items, b->fill);
     /* Refills start small and double up to half the bin: a short-lived thread
      * does not pull (and at exit push back) whole bins of slots it never uses. */

@@ -199,6 +199,7 @@ typedef struct pa_tcache_s {
     uint64_t ncalloc, nrealloc, naligned;
     uint64_t gc_seen[PA_NCLASS];     /* nmalloc + nfree of each bin at the last sweep */
     uint32_t gc_tick;                /* slow-path events since the last sweep */
+    bool released_spent;             /* pa_tcache_release_spent gave bins back since then */
     uint32_t arena;
     pa_qentry_t *quarantine;         /* FIFO ring of freed slots waiting to be reused */
     uint32_t qhead, qcount, qcap;
@@ -405,6 +406,7 @@ PA_HIDDEN void pa_tcache_flush_bin(pa_tcache_t *tc, int cls, uint32_t keep);
 PA_HIDDEN void pa_tcache_flush_remote(pa_tcache_t *tc, int cls);
 PA_HIDDEN void pa_tcache_flush_all(pa_tcache_t *tc);
 PA_HIDDEN void pa_tcache_gc_tick(pa_tcache_t *tc);
+PA_HIDDEN void pa_tcache_release_spent(pa_tcache_t *tc, int cls);
 PA_HIDDEN void pa_release_small(int cls, const pa_slab_t *slab, void *p);
 PA_HIDDEN void pa_tcache_setup(void);
 PA_HIDDEN void pa_tcache_stats(pyalloc_stats *st);

@@ -161,6 +161,7 @@ void pa_tcache_flush_all(pa_tcache_t *tc) {
 void pa_tcache_gc_tick(pa_tcache_t *tc) {
     if (++tc->gc_tick < PA_TCACHE_GC_PERIOD) return;
     tc->gc_tick = 0;
+    tc->released_spent = false;
     for (int c = 0; c < PA_NCLASS; c++) {
         uint64_t ops = tc->nmalloc[c] + tc->nfree[c];
         if (ops == tc->gc_seen[c] && ops) {
@@ -172,6 +173,27 @@ void pa_tcache_gc_tick(pa_tcache_t *tc) {
         tc->gc_seen[c] = ops;
     }
     pa_central_decay();
+}
+
+/* Class cls has no slab with a free slot left in the thread's arena, so it is about to
+ * take new pages. Bins holding every slot their pool handed out (no block of the class is
+ * in use in the arena) go back first: their slabs empty, and cls takes them over in place
+ * or their pages move to it, instead of faulting in new ones while those bins pin them. A
+ * program moving from size to size would otherwise keep each former size's slabs until
+ * the next sweep. At most once per sweep period: a class still in use whose bin went back
+ * refills from new slabs, and that refill must not strip another bin in turn. */
+void pa_tcache_release_spent(pa_tcache_t *tc, int cls) {
+    const pa_pool_t *pools = pa_pools[tc->arena];
+    if (tc->released_spent || __atomic_load_n(&pools[cls].count[PA_LIST_PARTIAL], __ATOMIC_RELAXED) ||
+        __atomic_load_n(&pools[cls].count[PA_LIST_EMPTY], __ATOMIC_RELAXED))
+        return;
+    for (int c = 0; c < PA_NCLASS; c++) {
+        uint32_t count = tc->bins[c].count;
+        if (c != cls && count && __atomic_load_n(&pools[c].handed, __ATOMIC_RELAXED) == count) {
+            pa_tcache_flush_bin(tc, c, 0);
+            tc->released_spent = true;
+        }
+    }
 }
 
 /* Unlinks a cache whose contents are already flushed and parks it for reuse. */

@@ -161,6 +161,27 @@ def test_empty_slab_changes_class_in_place(run_c):
     assert v["faults"] < v["pages"] / 4, f"the new class faulted its pages in: {v}"
 
 
+def test_cached_slots_of_a_class_no_longer_used_do_not_pin_its_slabs(run_c):
+    """The same with the thread cache, the 100-byte blocks freed in an order that leaves
+    the cached ones (the last freed) spread over all their slabs: when the 1000-byte class
+    runs out of slabs, the cache gives those slots back, so their slabs empty and change
+    class instead of new pages faulting in."""
+    result = run_c("slab_changes_class.c", "spread")
+    assert result.returncode == 0, result.describe()
+    v = values(result)
+    assert v["landed"] > v["blocks"] / 2, f"the 100-byte blocks' slabs stayed pinned by the cache: {v}"
+    assert v["faults"] < v["pages"] / 2, f"the new class faulted its pages in: {v}"
+
+
+def test_size_sweep_reuses_freed_pages(run_c):
+    """Batches of one size after another, 1 to 16 KiB, across the boundary between slab
+    sizes: once warmed up, a batch mostly reuses pages freed by the batches before it."""
+    result = run_c("size_sweep_reuse.c")
+    assert result.returncode == 0, result.describe()
+    v = values(result)
+    assert v["faults"] < v["pages"] / 5, f"the sweep keeps faulting in new pages: {v}"
+
+
 def test_slab_changing_class_is_checked_for_writes_after_free(run_c):
     """A freed slot's state goes when its empty slab changes class, so hardened checks the
     slab's freed slots at that moment, as their reuse would have."""
