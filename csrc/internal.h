@@ -199,7 +199,8 @@ typedef struct pa_tcache_s {
     uint64_t ncalloc, nrealloc, naligned;
     uint64_t gc_seen[PA_NCLASS];     /* nmalloc + nfree of each bin at the last sweep */
     uint32_t gc_tick;                /* slow-path events since the last sweep */
-    bool released_spent;             /* pa_tcache_release_spent gave bins back since then */
+    bool released_spent;             /* pa_tcache_release_spent gave bins back since the
+                                        last sweep */
     uint32_t arena;
     pa_qentry_t *quarantine;         /* FIFO ring of freed slots waiting to be reused */
     uint32_t qhead, qcount, qcap;
