@@ -113,7 +113,7 @@ typedef struct pa_slab_s {
 typedef struct pa_class_s {
     char *base;                      /* start of the group region */
     uint64_t recip;                  /* ceil(2^64 / size): divides offsets below 2^32 (slabs
-                                        are at most 4 MiB) by size, and tests divisibility,
+                                        are at most 256 KiB) by size, and tests divisibility,
                                         with one multiplication (see pa_slot_of) */
     uint32_t size;
     uint32_t nslots;                 /* slots per slab */
@@ -212,7 +212,7 @@ typedef struct pa_tcache_s {
 /* ---- globals ---------------------------------------------------------------------------- */
 typedef struct pa_heap_s {
     uintptr_t base;                  /* heap region start */
-    uintptr_t span;                  /* PA_NCLASS << region_shift */
+    uintptr_t span;                  /* PA_NGROUP << region_shift */
     uintptr_t region_mask;           /* region size - 1 */
     uint32_t region_shift;
     _Atomic uint8_t *unit_class;     /* per 64 KiB of the heap, 1 + the class of the slab
