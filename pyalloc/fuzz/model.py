@@ -384,9 +384,10 @@ class HeapModel:
 
     def double_free(self, thread, block_id):
         b = self.freed[block_id]
-        if b.small and self._rehomed_classes(b):
+        rehomed = self._rehomed_classes(b) if b.small else []
+        if rehomed:
             expected = ["pyalloc: %s 0x%x (size class %d)" % (what, b.ptr, s)
-                        for s in self._rehomed_classes(b) for what in ("double free", "invalid free")]
+                        for s in rehomed for what in ("double free", "invalid free")]
         elif b.small or self.large_frees < LARGE_RECENT:
             where = "size class %d" % b.slot if b.small else "large"
             expected = ["pyalloc: double free 0x%x (%s)" % (b.ptr, where)]
