@@ -177,19 +177,20 @@ static PA_NOINLINE void pa_small_free_slow(void *p) {
         if (pa_bin_nremote(b)) pa_tcache_flush_remote(tc, loc.cls);
         else pa_tcache_flush_bin(tc, loc.cls, b->cap / 2);
     }
-    pa_bin_put(tc, loc.cls, pa_slab(&pa_classes[loc.cls], loc.slab)->arena == tc->arena, p);
+    pa_bin_put(tc, loc.cls, loc.arena == tc->arena, p);
 }
 
-/* Returns a slot that is already marked freed to the thread's bin; slab is its record. */
-static inline void pa_release(pa_tcache_t *tc, bool sole, int cls, const pa_slab_t *slab, void *p) {
+/* Returns a slot that is already marked freed to the thread's bin; arena owns its slab. */
+static inline void pa_release(pa_tcache_t *tc, bool sole, int cls, uint32_t arena, void *p) {
     pa_bin_t *b = &tc->bins[cls];
-    if (pa_likely(b->count < b->limit)) pa_bin_put(tc, cls, sole || slab->arena == tc->arena, p);
+    if (pa_likely(b->count < b->limit)) pa_bin_put(tc, cls, sole || arena == tc->arena, p);
     else pa_small_free_slow(p);
 }
 
-void pa_release_small(int cls, const pa_slab_t *slab, void *p) {
+void pa_release_small(int cls, void *p) {
     pa_tcache_t *tc = pa_tcache_current;
-    pa_release(tc, tc == __atomic_load_n(&pa_tcache_sole, __ATOMIC_RELAXED), cls, slab, p);
+    uint32_t arena = pa_unit_entry((uintptr_t)p - pa_heap.base) >> 8;
+    pa_release(tc, tc == __atomic_load_n(&pa_tcache_sole, __ATOMIC_RELAXED), cls, arena, p);
 }
 
 /* Whether p, in a carved slab but not a live slot of it, is a block freed before: a freed
@@ -237,7 +238,7 @@ static inline void pa_free(void *p) {
             pa_free_hardened(p, loc.cls, slab, loc.index);
             return;
         }
-        pa_release(tc, sole, loc.cls, slab, p);
+        pa_release(tc, sole, loc.cls, loc.arena, p);
         return;
     }
     if (p) pa_free_outside(p);

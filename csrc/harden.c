@@ -158,12 +158,12 @@ void *pa_alloc_hardened(size_t n, size_t alignment, bool zero) {
 }
 
 static void pa_quarantine_evict(pa_tcache_t *tc) {
-    pa_qentry_t e = tc->quarantine[tc->qhead];
+    void *p = tc->quarantine[tc->qhead];
     tc->qhead = (tc->qhead + 1) & (tc->qcap - 1);
     tc->qcount--;
-    int cls = pa_unit_at((uintptr_t)e.p - pa_heap.base) - 1;
+    int cls = pa_unit_at((uintptr_t)p - pa_heap.base) - 1;
     tc->qbytes -= pa_classes[cls].size;
-    pa_release_small(cls, e.slab, e.p);
+    pa_release_small(cls, p);
 }
 
 void pa_quarantine_drain(pa_tcache_t *tc) {
@@ -182,13 +182,13 @@ void pa_free_hardened(void *p, int cls, pa_slab_t *slab, uint32_t index) {
     if ((hooks & PA_HOOK_QUARANTINE) && tc->qcap) {
         while (tc->qcount && (tc->qcount == tc->qcap || tc->qbytes + size > pa_opt.quarantine_bytes))
             pa_quarantine_evict(tc);
-        tc->quarantine[(tc->qhead + tc->qcount) & (tc->qcap - 1)] = (pa_qentry_t){p, slab};
+        tc->quarantine[(tc->qhead + tc->qcount) & (tc->qcap - 1)] = p;
         atomic_signal_fence(memory_order_seq_cst); /* see pa_bin_push */
         tc->qcount++;
         tc->qbytes += size;
         return;
     }
-    pa_release_small(cls, slab, p);
+    pa_release_small(cls, p);
 }
 
 /* With canaries the usable size is what was asked for: writing up to it must not trip the

@@ -186,12 +186,6 @@ typedef struct pa_bin_s {
 
 static inline uint32_t pa_bin_nremote(const pa_bin_t *b) { return b->cap - b->limit; }
 
-/* A quarantined slot and its slab's record, kept so that letting it go needs no lookup. */
-typedef struct pa_qentry_s {
-    void *p;
-    pa_slab_t *slab;
-} pa_qentry_t;
-
 typedef struct pa_tcache_s {
     pa_bin_t bins[PA_NCLASS];
     uint64_t nmalloc[PA_NCLASS];
@@ -202,7 +196,7 @@ typedef struct pa_tcache_s {
     bool released_spent;             /* pa_tcache_release_spent gave bins back since the
                                         last sweep */
     uint32_t arena;
-    pa_qentry_t *quarantine;         /* FIFO ring of freed slots waiting to be reused */
+    void **quarantine;               /* FIFO ring of freed slots waiting to be reused */
     uint32_t qhead, qcount, qcap;
     size_t qbytes;
     struct pa_tcache_s *next, *prev; /* registry of live caches, for stats and fork */
@@ -215,9 +209,13 @@ typedef struct pa_heap_s {
     uintptr_t span;                  /* PA_NGROUP << region_shift */
     uintptr_t region_mask;           /* region size - 1 */
     uint32_t region_shift;
-    _Atomic uint8_t *unit_class;     /* per 64 KiB of the heap, 1 + the class of the slab
-                                        there, 0 where no slab is carved; changes only while
-                                        the slab is empty (pa_take_sibling) */
+    _Atomic uint16_t *units;         /* per 64 KiB of the heap: in the low byte 1 + the class
+                                        of the slab there, 0 where no slab is carved; in the
+                                        high byte its arena. Both change only while the slab
+                                        is empty (pa_take_sibling, pa_take_foreign_empty).
+                                        The owner sits here rather than only in the slab's
+                                        record so that free, which reads this line anyway,
+                                        does not miss on the record's first line for it. */
     uint32_t hooks;                  /* PA_HOOK_*: per-block hardening work on alloc/free */
     size_t fast_end;                 /* mallocs below this size take the inline path:
                                         PA_SMALL_MAX + 1 without hooks, else (and until
@@ -408,7 +406,7 @@ PA_HIDDEN void pa_tcache_flush_remote(pa_tcache_t *tc, int cls);
 PA_HIDDEN void pa_tcache_flush_all(pa_tcache_t *tc);
 PA_HIDDEN void pa_tcache_gc_tick(pa_tcache_t *tc);
 PA_HIDDEN void pa_tcache_release_spent(pa_tcache_t *tc, int cls);
-PA_HIDDEN void pa_release_small(int cls, const pa_slab_t *slab, void *p);
+PA_HIDDEN void pa_release_small(int cls, void *p);
 PA_HIDDEN void pa_tcache_setup(void);
 PA_HIDDEN void pa_tcache_stats(pyalloc_stats *st);
 extern pa_lock_t pa_tcache_lock PA_HIDDEN;
@@ -459,17 +457,22 @@ typedef struct pa_loc_s {
                                         state byte (below) reads NEVER for good, so every
                                         use, which wants a LIVE slot, turns it down */
     uint32_t index;                  /* of the slot's state byte (and requested size) in its record */
+    uint8_t arena;                   /* the slab's owner */
 } pa_loc_t;
 
-/* The unit map's entry for a heap offset (below pa_heap.span). */
-static inline uint8_t pa_unit_at(uintptr_t off) {
-    return atomic_load_explicit(&pa_heap.unit_class[off >> PA_UNIT_SHIFT], memory_order_relaxed);
+static inline uint16_t pa_unit_entry(uintptr_t off) {
+    return atomic_load_explicit(&pa_heap.units[off >> PA_UNIT_SHIFT], memory_order_relaxed);
 }
 
-/* Where the slot at heap offset `off`, in a carved slab of class cls, lives. */
-static inline pa_loc_t pa_locate_in(int cls, uintptr_t off) {
+/* The unit map's class entry for a heap offset (below pa_heap.span). */
+static inline uint8_t pa_unit_at(uintptr_t off) { return (uint8_t)pa_unit_entry(off); }
+
+/* Where the slot at heap offset `off`, in a carved slab with unit map entry `unit`, lives. */
+static inline pa_loc_t pa_locate_in(uint16_t unit, uintptr_t off) {
     pa_loc_t loc;
+    int cls = (uint8_t)unit - 1;
     loc.cls = cls;
+    loc.arena = (uint8_t)(unit >> 8);
     const pa_class_t *k = &pa_classes[cls];
     uintptr_t in_region = off & pa_heap.region_mask;
     loc.slab = (uint32_t)(in_region >> k->slab_shift);
@@ -480,7 +483,7 @@ static inline pa_loc_t pa_locate_in(int cls, uintptr_t off) {
 }
 
 /* The same for a heap offset in a carved slab, whatever its class. */
-static inline pa_loc_t pa_locate(uintptr_t off) { return pa_locate_in(pa_unit_at(off) - 1, off); }
+static inline pa_loc_t pa_locate(uintptr_t off) { return pa_locate_in(pa_unit_entry(off), off); }
 
 /* Whether p lies in a carved slab, and where. A slab not carved yet holds nothing of ours
  * and may have no metadata mapped; in the lazy layout other mappings, our own large blocks
@@ -488,9 +491,9 @@ static inline pa_loc_t pa_locate(uintptr_t off) { return pa_locate_in(pa_unit_at
 static inline bool pa_small_find(const void *p, pa_loc_t *loc) {
     uintptr_t off = (uintptr_t)p - pa_heap.base;
     if (off >= pa_heap.span) return false;
-    uint8_t unit = pa_unit_at(off);
-    if (!unit) return false;
-    *loc = pa_locate_in(unit - 1, off);
+    uint16_t unit = pa_unit_entry(off);
+    if (!(uint8_t)unit) return false;
+    *loc = pa_locate_in(unit, off);
     return true;
 }
 

@@ -166,8 +166,8 @@ static bool pa_meta_cover(int group, uint32_t s) {
  * it is mapped whole (pages never written cost nothing), beside the other metadata that
  * protect_metadata guards. */
 static void pa_map_units(void) {
-    pa_heap.unit_class = pa_os_map_metadata(pa_page_round(pa_heap.span >> PA_UNIT_SHIFT));
-    if (!pa_heap.unit_class) pa_fatal("cannot map the heap's unit map");
+    pa_heap.units = pa_os_map_metadata(pa_page_round((pa_heap.span >> PA_UNIT_SHIFT) * sizeof(uint16_t)));
+    if (!pa_heap.units) pa_fatal("cannot map the heap's unit map");
 }
 
 /* Sets up the pools of arenas up to `arena`. Called under pa_tcache_lock (or before any
@@ -480,6 +480,15 @@ void pa_slab_unreserve(void) {
 /* Sets up slab s's record for class cls and arena, all slots free, and names the class in
  * the unit map. The record may hold another class's leftovers: state bytes are cleared,
  * since the slot grid changes with the class. */
+/* Records the class and owner of slab s, in its record and in the unit map. */
+static void pa_slab_publish(int cls, const pa_class_t *k, uint32_t s, uint32_t arena) {
+    pa_slab(k, s)->arena = (uint8_t)arena;
+    size_t unit = (size_t)(pa_slab_start(k, s) - (char *)pa_heap.base) >> PA_UNIT_SHIFT;
+    uint16_t entry = (uint16_t)((uint32_t)(cls + 1) | arena << 8);
+    for (size_t u = 0; u < (size_t)1 << (k->slab_shift - PA_UNIT_SHIFT); u++)
+        atomic_store_explicit(&pa_heap.units[unit + u], entry, memory_order_release);
+}
+
 static void pa_slab_format(int cls, const pa_class_t *k, uint32_t s, uint32_t arena, int former) {
     uint64_t *bits = pa_slab_bits(k, s);
     for (uint32_t w = 0; w < k->words; w++) {
@@ -490,11 +499,8 @@ static void pa_slab_format(int cls, const pa_class_t *k, uint32_t s, uint32_t ar
     pa_slab_t *sl = pa_slab(k, s);
     sl->nfree = (uint16_t)k->nslots;
     sl->list = PA_LIST_NONE;
-    sl->arena = (uint8_t)arena;
     sl->former_class = (uint8_t)former;
-    size_t unit = (size_t)(pa_slab_start(k, s) - (char *)pa_heap.base) >> PA_UNIT_SHIFT;
-    for (size_t u = 0; u < (size_t)1 << (k->slab_shift - PA_UNIT_SHIFT); u++)
-        atomic_store_explicit(&pa_heap.unit_class[unit + u], (uint8_t)(cls + 1), memory_order_release);
+    pa_slab_publish(cls, k, s, arena);
     atomic_fetch_add_explicit(&pa_class_slabs[cls], 1, memory_order_relaxed);
 }
 
@@ -537,7 +543,7 @@ static uint32_t pa_take_foreign_empty(const pa_class_t *k, int cls, uint32_t are
         uint32_t s = other->tail[PA_LIST_EMPTY];
         if (s != PA_NIL) {
             pa_list_remove(k, other, s);
-            pa_slab(k, s)->arena = (uint8_t)arena;
+            pa_slab_publish(cls, k, s, arena);
         }
         pa_unlock(&other->lock);
         if (s != PA_NIL) return s;

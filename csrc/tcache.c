@@ -38,7 +38,7 @@ static uint32_t pa_first_fill(uint32_t cap) {
 void pa_tcache_setup(void) {
     size_t items = 0;
     for (int c = 0; c < PA_NCLASS; c++) items += pa_classes[c].tcache_cap;
-    size_t bytes = sizeof(pa_tcache_t) + items * sizeof(void *) + pa_quarantine_slots() * sizeof(pa_qentry_t);
+    size_t bytes = sizeof(pa_tcache_t) + items * sizeof(void *) + pa_quarantine_slots() * sizeof(void *);
     pa_tcache_bytes = (bytes + 63) & ~(size_t)63;
     /* Keys below PTHREAD_KEY_2NDLEVEL_SIZE need no allocation in pthread_setspecific; ours
      * is created before the program runs, so it is one of those. */
@@ -106,7 +106,7 @@ pa_tcache_t *pa_tcache_init_thread(void) {
         tc->bins[c].items = items;
         items += tc->bins[c].cap;
     }
-    tc->quarantine = (pa_qentry_t *)items; /* after the bins, pointer-aligned as entries need */
+    tc->quarantine = items;          /* after the bins */
     tc->qcap = (uint32_t)pa_quarantine_slots();
     pthread_setspecific(pa_key, tc);
     pa_tcache_current = tc;
