@@ -477,9 +477,6 @@ void pa_slab_unreserve(void) {
         }
 }
 
-/* Sets up slab s's record for class cls and arena, all slots free, and names the class in
- * the unit map. The record may hold another class's leftovers: state bytes are cleared,
- * since the slot grid changes with the class. */
 /* Records the class and owner of slab s, in its record and in the unit map. */
 static void pa_slab_publish(int cls, const pa_class_t *k, uint32_t s, uint32_t arena) {
     pa_slab(k, s)->arena = (uint8_t)arena;
@@ -489,6 +486,9 @@ static void pa_slab_publish(int cls, const pa_class_t *k, uint32_t s, uint32_t a
         atomic_store_explicit(&pa_heap.units[unit + u], entry, memory_order_release);
 }
 
+/* Sets up slab s's record for class cls and arena, all slots free, and names its class and
+ * owner in the unit map. The record may hold another class's leftovers: state bytes are cleared,
+ * since the slot grid changes with the class. */
 static void pa_slab_format(int cls, const pa_class_t *k, uint32_t s, uint32_t arena, int former) {
     uint64_t *bits = pa_slab_bits(k, s);
     for (uint32_t w = 0; w < k->words; w++) {
