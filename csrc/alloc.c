@@ -187,9 +187,8 @@ static inline void pa_release(pa_tcache_t *tc, bool sole, int cls, uint32_t aren
     else pa_small_free_slow(p);
 }
 
-void pa_release_small(int cls, void *p) {
+void pa_release_small(int cls, uint32_t arena, void *p) {
     pa_tcache_t *tc = pa_tcache_current;
-    uint32_t arena = pa_unit_entry((uintptr_t)p - pa_heap.base) >> 8;
     pa_release(tc, tc == __atomic_load_n(&pa_tcache_sole, __ATOMIC_RELAXED), cls, arena, p);
 }
 
@@ -235,7 +234,7 @@ static inline void pa_free(void *p) {
             return;
         }
         if (pa_unlikely(pa_heap.hooks)) {
-            pa_free_hardened(p, loc.cls, slab, loc.index);
+            pa_free_hardened(p, &loc, slab);
             return;
         }
         pa_release(tc, sole, loc.cls, loc.arena, p);

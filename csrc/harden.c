@@ -161,21 +161,23 @@ static void pa_quarantine_evict(pa_tcache_t *tc) {
     void *p = tc->quarantine[tc->qhead];
     tc->qhead = (tc->qhead + 1) & (tc->qcap - 1);
     tc->qcount--;
-    int cls = pa_unit_at((uintptr_t)p - pa_heap.base) - 1;
+    uint16_t unit = pa_unit_entry((uintptr_t)p - pa_heap.base);
+    int cls = pa_unit_class(unit);
     tc->qbytes -= pa_classes[cls].size;
-    pa_release_small(cls, p);
+    pa_release_small(cls, pa_unit_arena(unit), p);
 }
 
 void pa_quarantine_drain(pa_tcache_t *tc) {
     while (tc->qcount) pa_quarantine_evict(tc);
 }
 
-/* slab and index: the slot's record and its index there, as free found them. */
-void pa_free_hardened(void *p, int cls, pa_slab_t *slab, uint32_t index) {
+/* loc and slab: where the slot lives and its record, as free found them. */
+void pa_free_hardened(void *p, const pa_loc_t *loc, pa_slab_t *slab) {
     uint32_t hooks = pa_heap.hooks;
+    int cls = loc->cls;
     const pa_class_t *k = &pa_classes[cls];
     size_t size = k->size;
-    const uint32_t *reqsize = pa_record_reqsize(k, slab, index);
+    const uint32_t *reqsize = pa_record_reqsize(k, slab, loc->index);
     if (hooks & PA_HOOK_CANARY) pa_check_canary(p, reqsize, cls);
     if (hooks & PA_HOOK_FILL) memset(p, pa_fill_byte(), pa_filled_bytes(cls, reqsize));
     pa_tcache_t *tc = pa_tcache_current;
@@ -188,7 +190,7 @@ void pa_free_hardened(void *p, int cls, pa_slab_t *slab, uint32_t index) {
         tc->qbytes += size;
         return;
     }
-    pa_release_small(cls, p);
+    pa_release_small(cls, loc->arena, p);
 }
 
 /* With canaries the usable size is what was asked for: writing up to it must not trip the

@@ -390,7 +390,7 @@ static inline void *pa_small_take(int cls) {
 /* ---- harden.c -------------------------------------------------------------------------- */
 PA_HIDDEN void pa_harden_init(void);
 PA_HIDDEN void *pa_alloc_hardened(size_t n, size_t alignment, bool zero);
-PA_HIDDEN void pa_free_hardened(void *p, int cls, pa_slab_t *slab, uint32_t index);
+PA_HIDDEN void pa_free_hardened(void *p, const pa_loc_t *loc, pa_slab_t *slab);
 PA_HIDDEN void pa_check_freed_slots(int cls, uint32_t slab);
 PA_HIDDEN size_t pa_usable_hardened(const void *p, const pa_loc_t *loc);
 PA_HIDDEN bool pa_resize_hardened(void *p, const pa_loc_t *loc, size_t n);
@@ -406,7 +406,7 @@ PA_HIDDEN void pa_tcache_flush_remote(pa_tcache_t *tc, int cls);
 PA_HIDDEN void pa_tcache_flush_all(pa_tcache_t *tc);
 PA_HIDDEN void pa_tcache_gc_tick(pa_tcache_t *tc);
 PA_HIDDEN void pa_tcache_release_spent(pa_tcache_t *tc, int cls);
-PA_HIDDEN void pa_release_small(int cls, void *p);
+PA_HIDDEN void pa_release_small(int cls, uint32_t arena, void *p);
 PA_HIDDEN void pa_tcache_setup(void);
 PA_HIDDEN void pa_tcache_stats(pyalloc_stats *st);
 extern pa_lock_t pa_tcache_lock PA_HIDDEN;
@@ -467,12 +467,16 @@ static inline uint16_t pa_unit_entry(uintptr_t off) {
 /* The unit map's class entry for a heap offset (below pa_heap.span). */
 static inline uint8_t pa_unit_at(uintptr_t off) { return (uint8_t)pa_unit_entry(off); }
 
+/* The class and the arena a carved slab's unit map entry names. */
+static inline int pa_unit_class(uint16_t unit) { return (uint8_t)unit - 1; }
+static inline uint8_t pa_unit_arena(uint16_t unit) { return (uint8_t)(unit >> 8); }
+
 /* Where the slot at heap offset `off`, in a carved slab with unit map entry `unit`, lives. */
 static inline pa_loc_t pa_locate_in(uint16_t unit, uintptr_t off) {
     pa_loc_t loc;
-    int cls = (uint8_t)unit - 1;
+    int cls = pa_unit_class(unit);
     loc.cls = cls;
-    loc.arena = (uint8_t)(unit >> 8);
+    loc.arena = pa_unit_arena(unit);
     const pa_class_t *k = &pa_classes[cls];
     uintptr_t in_region = off & pa_heap.region_mask;
     loc.slab = (uint32_t)(in_region >> k->slab_shift);
