@@ -218,29 +218,47 @@ static PA_COLD void pa_free_outside(void *p) {
     pa_invalid_free(p, PA_WHERE_NONE);
 }
 
-static inline void pa_free(void *p) {
+/* free on a heap with per-block hooks: the state change, then the hardened work. Out of
+ * line and given only p, so that nothing of free's inline path has to live in memory. */
+static PA_NOINLINE void pa_free_hooked(void *p) {
     pa_loc_t loc;
-    if (pa_likely(pa_small_find(p, &loc))) {
-        if (pa_unlikely(!loc.exact)) {
-            pa_free_misuse(p);
-            return;
-        }
-        const pa_class_t *k = &pa_classes[loc.cls];
-        pa_slab_t *slab = pa_slab(k, loc.slab);
-        pa_tcache_t *tc = pa_tcache_current;
-        bool sole = tc == __atomic_load_n(&pa_tcache_sole, __ATOMIC_RELAXED);
-        if (pa_unlikely(!pa_mark_freed(pa_record_states(k, slab) + loc.index, tc, sole))) {
-            pa_free_misuse(p);
-            return;
-        }
-        if (pa_unlikely(pa_heap.hooks)) {
-            pa_free_hardened(p, &loc, slab);
-            return;
-        }
-        pa_release(tc, sole, loc.cls, loc.arena, p);
+    if (!pa_small_find(p, &loc)) {
+        pa_free_outside(p);
         return;
     }
-    if (p) pa_free_outside(p);
+    const pa_class_t *k = &pa_classes[loc.cls];
+    pa_slab_t *slab = pa_slab(k, loc.slab);
+    pa_tcache_t *tc = pa_tcache_current;
+    bool sole = tc == __atomic_load_n(&pa_tcache_sole, __ATOMIC_RELAXED);
+    if (!loc.exact || !pa_mark_freed(pa_record_states(k, slab) + loc.index, tc, sole)) {
+        pa_free_misuse(p);
+        return;
+    }
+    pa_free_hardened(p, &loc, slab);
+}
+
+static inline void pa_free(void *p) {
+    pa_loc_t loc;
+    if (pa_unlikely(!pa_small_find(p, &loc))) {
+        if (p) pa_free_outside(p);
+        return;
+    }
+    if (pa_unlikely(pa_heap.hooks)) {
+        pa_free_hooked(p);
+        return;
+    }
+    if (pa_unlikely(!loc.exact)) {
+        pa_free_misuse(p);
+        return;
+    }
+    const pa_class_t *k = &pa_classes[loc.cls];
+    pa_tcache_t *tc = pa_tcache_current;
+    bool sole = tc == __atomic_load_n(&pa_tcache_sole, __ATOMIC_RELAXED);
+    if (pa_unlikely(!pa_mark_freed(pa_record_states(k, pa_slab(k, loc.slab)) + loc.index, tc, sole))) {
+        pa_free_misuse(p);
+        return;
+    }
+    pa_release(tc, sole, loc.cls, loc.arena, p);
 }
 
 /* Usable size of a live block; aborts naming `invalid` or `freed` when p is not one. */
