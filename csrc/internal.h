@@ -257,6 +257,8 @@ typedef struct pa_globals_s {
     pa_group_t groups[PA_NGROUP];
     uint32_t narenas;
     uint64_t secret;                 /* canary key and randomisation seed */
+    bool light_guards;               /* large blocks' guards are page-table markers
+                                        (pa_os_guard), not PROT_NONE mappings */
 } pa_globals_t;
 #define PA_PAGE 4096
 extern union pa_ro_u {
@@ -269,6 +271,7 @@ extern union pa_ro_u {
 #define pa_opt (pa_ro.g.opt)
 #define pa_narenas (pa_ro.g.narenas)
 #define pa_secret (pa_ro.g.secret)
+#define pa_light_guards (pa_ro.g.light_guards)
 
 /* What zero_on_free and junk leave in freed memory. */
 static inline uint8_t pa_fill_byte(void) { return pa_opt.junk ? 0xdf : 0; }
@@ -294,6 +297,8 @@ PA_HIDDEN bool pa_os_move(void *src, void *dst, size_t size, bool *supported);
 PA_HIDDEN bool pa_os_reset(void *p, size_t size);
 PA_HIDDEN void pa_os_clear(void *p, size_t size, int fill);
 PA_HIDDEN bool pa_os_protect(void *p, size_t size, bool accessible);
+PA_HIDDEN bool pa_os_light_guards(void);
+PA_HIDDEN bool pa_os_guard(void *p, size_t size, bool guarded);
 PA_HIDDEN bool pa_os_resident(const void *p, size_t size, unsigned char *pages);
 PA_HIDDEN void pa_os_readonly(void *p, size_t size);
 PA_HIDDEN uint64_t pa_os_random(void);
@@ -340,6 +345,7 @@ PA_HIDDEN bool pa_large_was_freed(const void *p);
 PA_HIDDEN size_t pa_large_trim(void);
 PA_HIDDEN void pa_large_decay(uint32_t now_ms);   /* gives back ranges cached purge_delay_ms ago */
 PA_HIDDEN void pa_large_stats(pyalloc_stats *st);
+PA_HIDDEN void pa_large_init(void);
 extern pa_lock_t pa_large_lock PA_HIDDEN;
 
 /* ---- alloc.c --------------------------------------------------------------------------- */

@@ -139,9 +139,29 @@ static void pa_unmap_ranges(const pa_range_t *ranges, size_t n) {
     for (size_t i = 0; i < n; i++) pa_os_unmap((void *)ranges[i].map, ranges[i].size);
 }
 
+void pa_large_init(void) {
+    /* A protected cache turns whole ranges PROT_NONE and merges and splits them as they
+     * are: markers left inside a merged range would fault once it is handed out, so that
+     * cache keeps mprotect guards, whose protection a merge makes uniform. */
+    pa_light_guards = pa_opt.guard && !pa_opt.large_cache_protect && pa_os_light_guards();
+}
+
+/* Opens or closes the two guard pages around `at`, the seam between two cached ranges. */
+static bool pa_guard_seam(uintptr_t at, size_t guard, bool open) {
+    void *p = (void *)(at - guard);
+    return pa_light_guards ? pa_os_guard(p, 2 * guard, !open) : pa_os_protect(p, 2 * guard, open);
+}
+
+/* Turns a fresh mapping, read-write with light guards and PROT_NONE otherwise, into
+ * [guard][accessible][guard]. */
+static bool pa_guard_ends(uintptr_t map, size_t map_size, size_t guard) {
+    if (!pa_light_guards) return pa_os_protect((void *)(map + guard), map_size - 2 * guard, true);
+    return pa_os_guard((void *)map, guard, true) && pa_os_guard((void *)(map + map_size - guard), guard, true);
+}
+
 /* The smallest cached range that holds `need` bytes. A much bigger one is split, so a
  * freed 8 MiB block serves the next 1 MiB request without a page fault and keeps its
- * remainder cached; the split costs one mprotect when guards must be re-drawn between
+ * remainder cached; the split costs one system call when guards must be re-drawn between
  * the two parts. Returns 0 when nothing fits. */
 static uintptr_t pa_cache_take(size_t need, size_t guard, size_t *got) {
     size_t best = PA_LARGE_CACHE_SLOTS;
@@ -152,7 +172,7 @@ static uintptr_t pa_cache_take(size_t need, size_t guard, size_t *got) {
     uintptr_t map = pa_cache[best].map;
     size_t rest = pa_cache[best].size - need;
     bool seams = guard && !pa_opt.large_cache_protect; /* protected ranges are all guard */
-    if (rest >= PA_LARGE_SPLIT_MIN + 2 * guard && (!seams || pa_os_protect((void *)(map + need - guard), 2 * guard, false))) {
+    if (rest >= PA_LARGE_SPLIT_MIN + 2 * guard && (!seams || pa_guard_seam(map + need, guard, false))) {
         pa_cache[best].map += need;
         pa_cache[best].size = rest;
         pa_cache_bytes -= need;
@@ -175,7 +195,7 @@ static size_t pa_cache_put(uintptr_t map, size_t size, size_t guard, pa_range_t 
         bool left = c->map + c->size == map, right = map + size == c->map;
         uintptr_t seam = left ? map : c->map;   /* the two guard pages between them */
         bool seams = guard && !pa_opt.large_cache_protect;
-        if ((left || right) && (!seams || pa_os_protect((void *)(seam - guard), 2 * guard, true))) {
+        if ((left || right) && (!seams || pa_guard_seam(seam, guard, true))) {
             if (left) map = c->map;
             size += c->size;
             /* The merged range waits as long as its oldest part: a block taken from a big
@@ -253,12 +273,12 @@ void *pa_large_alloc(size_t size, size_t alignment, bool zero) {
             return (void *)e.ptr;
         }
         pa_unlock(&pa_large_lock);
-        char *p = pa_os_map(span, !guard);
+        char *p = pa_os_map(span, !guard || pa_light_guards);
         if (!p) return NULL;
         e = pa_place((uintptr_t)p, span, size, guard, (uintptr_t)p + guard, flush_end);
     } else {
         /* Over-map and trim to the alignment; the trimmed ends go back to the OS. */
-        char *p = pa_os_map(span + alignment, !guard);
+        char *p = pa_os_map(span + alignment, !guard || pa_light_guards);
         if (!p) return NULL;
         uintptr_t start = ((uintptr_t)p + guard + alignment - 1) & ~(uintptr_t)(alignment - 1);
         uintptr_t map = start - guard, end = (uintptr_t)p + span + alignment;
@@ -266,7 +286,7 @@ void *pa_large_alloc(size_t size, size_t alignment, bool zero) {
         if (end > map + span) pa_os_unmap((void *)(map + span), end - (map + span));
         e = pa_place(map, span, size, guard, start, false);
     }
-    if (guard && !pa_os_protect((void *)(e.map + guard), e.map_size - 2 * guard, true)) {
+    if (guard && !pa_guard_ends(e.map, e.map_size, guard)) {
         pa_os_unmap((void *)e.map, e.map_size);
         return NULL;
     }

@@ -144,6 +144,36 @@ bool pa_os_protect(void *p, size_t size, bool accessible) {
     return ok;
 }
 
+#ifndef MADV_GUARD_INSTALL           /* Linux 6.13; glibc 2.36's headers predate it */
+#define MADV_GUARD_INSTALL 102
+#define MADV_GUARD_REMOVE 103
+#endif
+
+/* Whether the kernel has lightweight guard pages: page-table markers that fault on any
+ * access, as PROT_NONE does, but are set and cleared without splitting the kernel mapping
+ * as mprotect does. A pair (set, clear) took 1.35 us here against 5.3 us for an mprotect
+ * pair, and neighbouring guarded blocks stay one kernel mapping instead of two each
+ * (vm.max_map_count is 65,530 by default). */
+bool pa_os_light_guards(void) {
+    size_t page = pa_os_page_size();
+    void *p = pa_os_map(page, true);
+    if (!p) return false;
+    int saved = errno;
+    bool ok = madvise(p, page, MADV_GUARD_INSTALL) == 0;
+    errno = saved;
+    pa_os_unmap(p, page);
+    return ok;
+}
+
+/* Sets or clears guard markers on read-write anonymous memory. Setting one drops the page
+ * under it; clearing leaves a page that reads as zeros. */
+bool pa_os_guard(void *p, size_t size, bool guarded) {
+    int saved = errno;
+    bool ok = madvise(p, size, guarded ? MADV_GUARD_INSTALL : MADV_GUARD_REMOVE) == 0;
+    errno = saved;
+    return ok;
+}
+
 void pa_os_readonly(void *p, size_t size) {
     int saved = errno;
     mprotect(p, size, PROT_READ);
