@@ -139,12 +139,12 @@ static void pa_unmap_ranges(const pa_range_t *ranges, size_t n) {
     for (size_t i = 0; i < n; i++) pa_os_unmap((void *)ranges[i].map, ranges[i].size);
 }
 
-void pa_large_init(void) {
-    /* A protected cache turns whole ranges PROT_NONE and merges and splits them as they
-     * are: markers left inside a merged range would fault once it is handed out, so that
-     * cache keeps mprotect guards, whose protection a merge makes uniform. */
-    pa_light_guards = pa_opt.guard && !pa_opt.large_cache_protect && pa_os_light_guards();
-}
+void pa_large_init(void) { pa_light_guards = pa_opt.guard && pa_os_light_guards(); }
+
+/* Whether the cache redraws guards where it merges or splits ranges. Ranges of a protected
+ * cache are inaccessible whole, so mprotect guards need nothing there; markers do, or a
+ * range cut from merged ones would fault where its parts used to end. */
+static bool pa_cache_seams(size_t guard) { return guard && (pa_light_guards || !pa_opt.large_cache_protect); }
 
 /* Opens or closes the two guard pages around `at`, the seam between two cached ranges. */
 static bool pa_guard_seam(uintptr_t at, size_t guard, bool open) {
@@ -171,8 +171,7 @@ static uintptr_t pa_cache_take(size_t need, size_t guard, size_t *got) {
     if (best == PA_LARGE_CACHE_SLOTS) return 0;
     uintptr_t map = pa_cache[best].map;
     size_t rest = pa_cache[best].size - need;
-    bool seams = guard && !pa_opt.large_cache_protect; /* protected ranges are all guard */
-    if (rest >= PA_LARGE_SPLIT_MIN + 2 * guard && (!seams || pa_guard_seam(map + need, guard, false))) {
+    if (rest >= PA_LARGE_SPLIT_MIN + 2 * guard && (!pa_cache_seams(guard) || pa_guard_seam(map + need, guard, false))) {
         pa_cache[best].map += need;
         pa_cache[best].size = rest;
         pa_cache_bytes -= need;
@@ -194,8 +193,7 @@ static size_t pa_cache_put(uintptr_t map, size_t size, size_t guard, pa_range_t 
         pa_range_t *c = &pa_cache[i];
         bool left = c->map + c->size == map, right = map + size == c->map;
         uintptr_t seam = left ? map : c->map;   /* the two guard pages between them */
-        bool seams = guard && !pa_opt.large_cache_protect;
-        if ((left || right) && (!seams || pa_guard_seam(seam, guard, true))) {
+        if ((left || right) && (!pa_cache_seams(guard) || pa_guard_seam(seam, guard, true))) {
             if (left) map = c->map;
             size += c->size;
             /* The merged range waits as long as its oldest part: a block taken from a big
@@ -256,7 +254,10 @@ void *pa_large_alloc(size_t size, size_t alignment, bool zero) {
         pa_lock(&pa_large_lock);
         size_t got;
         uintptr_t map = pa_opt.large_cache_bytes ? pa_cache_take(span, guard, &got) : 0;
-        if (map && pa_opt.large_cache_protect && !pa_os_protect((void *)(map + guard), got - 2 * guard, true)) {
+        /* Markers keep guarding the ends of a range made accessible whole; opening only
+         * its middle would split the kernel mapping in three. */
+        size_t keep = pa_light_guards ? 0 : guard;
+        if (map && pa_opt.large_cache_protect && !pa_os_protect((void *)(map + keep), got - 2 * keep, true)) {
             pa_os_unmap((void *)map, got); /* out of kernel mappings: try a fresh one */
             map = 0;
         }

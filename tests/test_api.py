@@ -73,11 +73,13 @@ def kernel_has_light_guards():
 
 
 # With mprotect guards every guarded large block cost two kernel mappings, and malloc
-# returned NULL at about 32,700 live blocks (vm.max_map_count). Guard markers cost none.
-def test_many_live_large_blocks(run_c):
+# returned NULL at about 32,700 live blocks (vm.max_map_count). Guard markers cost none,
+# in the protected cache of hardened and paranoid too.
+@pytest.mark.parametrize("options", [None, "profile=hardened", "profile=paranoid"])
+def test_many_live_large_blocks(run_c, options):
     if not kernel_has_light_guards():
         pytest.skip("this kernel has no lightweight guard pages (Linux 6.13): guards are mappings")
-    assert_ok(run_c("api_large_many.c"))
+    assert_ok(run_c("api_large_many.c", options=options))
 
 
 def test_many_live_large_blocks_control_under_glibc(run_c):
