@@ -165,8 +165,9 @@ bool pa_os_light_guards(void) {
     return ok;
 }
 
-/* Sets or clears guard markers on read-write anonymous memory. Setting one drops the page
- * under it; clearing leaves a page that reads as zeros. */
+/* Sets or clears guard markers on anonymous memory mapped read-write (it may be PROT_NONE
+ * meanwhile). Setting one drops the page under it, so a page guarded and then opened again
+ * reads as zeros and faults in anew, where mprotect would have kept it. */
 bool pa_os_guard(void *p, size_t size, bool guarded) {
     int saved = errno;
     bool ok = madvise(p, size, guarded ? MADV_GUARD_INSTALL : MADV_GUARD_REMOVE) == 0;
