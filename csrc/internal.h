@@ -257,7 +257,7 @@ typedef struct pa_globals_s {
     pa_group_t groups[PA_NGROUP];
     uint32_t narenas;
     uint64_t secret;                 /* canary key and randomisation seed */
-    bool light_guards;               /* large blocks' guards are page-table markers
+    bool light_guards;               /* guard pages and guard slabs are page-table markers
                                         (pa_os_guard), not PROT_NONE mappings */
 } pa_globals_t;
 #define PA_PAGE 4096
@@ -345,7 +345,6 @@ PA_HIDDEN bool pa_large_was_freed(const void *p);
 PA_HIDDEN size_t pa_large_trim(void);
 PA_HIDDEN void pa_large_decay(uint32_t now_ms);   /* gives back ranges cached purge_delay_ms ago */
 PA_HIDDEN void pa_large_stats(pyalloc_stats *st);
-PA_HIDDEN void pa_large_init(void);
 extern pa_lock_t pa_large_lock PA_HIDDEN;
 
 /* ---- alloc.c --------------------------------------------------------------------------- */

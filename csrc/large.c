@@ -139,8 +139,6 @@ static void pa_unmap_ranges(const pa_range_t *ranges, size_t n) {
     for (size_t i = 0; i < n; i++) pa_os_unmap((void *)ranges[i].map, ranges[i].size);
 }
 
-void pa_large_init(void) { pa_light_guards = pa_opt.guard && pa_os_light_guards(); }
-
 /* Whether the cache redraws guards where it merges or splits ranges. Ranges of a protected
  * cache are inaccessible whole, so mprotect guards need nothing there; markers do, or a
  * range cut from merged ones would fault where its parts used to end. */

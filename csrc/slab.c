@@ -509,16 +509,32 @@ static void pa_slab_format(int cls, const pa_class_t *k, uint32_t s, uint32_t ar
  * own. Under guard_slab_interval every Nth slab is skipped: it stays inaccessible for good.
  * A slab that cannot be opened (out of mappings, RLIMIT_AS, something mapped in the way)
  * is reported as none left; the caller falls back to a bigger class or a dedicated mapping. */
+/* Makes a slab's memory accessible. With guard markers a guard slab before it is opened
+ * with it, then marked, so the region stays one kernel mapping: left inaccessible, each
+ * guard slab split it, and paranoid's heap ran out of kernel mappings (vm.max_map_count)
+ * at about 2 GiB of 1000-byte blocks. In the lazy layout another mapping may sit where
+ * the guard slab would; then it guards as it is. */
+static bool pa_open_slab(char *slab, size_t bytes, bool after_guard) {
+    if (after_guard && pa_light_guards) {
+        char *guard = slab - bytes;
+        if (pa_lazy ? pa_os_map_at(guard, 2 * bytes) : pa_os_protect(guard, 2 * bytes, true)) {
+            if (!pa_os_guard(guard, bytes, true)) pa_os_protect(guard, bytes, false);
+            return true;
+        }
+    }
+    return pa_lazy ? pa_os_map_at(slab, bytes) : pa_os_protect(slab, bytes, true);
+}
+
 static uint32_t pa_carve_slab(int cls, pa_class_t *k, uint32_t arena) {
     const pa_group_t *g = &pa_groups[k->group];
     pa_lock(&pa_carve_lock);
     uint32_t s = pa_group_nslabs[k->group];
     size_t every = pa_opt.guard_slab_interval;
-    if (every && s % every == every - 1) s++;
+    bool after_guard = every && s % every == every - 1;
+    if (after_guard) s++;
     char *slab = pa_slab_start(k, s);
     size_t bytes = (size_t)1 << k->slab_shift;
-    bool ok = s < g->max_slabs &&
-              (pa_lazy ? pa_meta_cover(k->group, s) && pa_os_map_at(slab, bytes) : pa_os_protect(slab, bytes, true));
+    bool ok = s < g->max_slabs && (!pa_lazy || pa_meta_cover(k->group, s)) && pa_open_slab(slab, bytes, after_guard);
     if (ok) {
         /* Its unit map entries, written last, publish it: pa_small_find trusts them. */
         pa_slab_format(cls, k, s, arena, PA_NCLASS);

@@ -5,6 +5,7 @@ instead of hanging the suite.
 """
 
 import hashlib
+import mmap
 import os
 import shutil
 import subprocess
@@ -160,3 +161,17 @@ def need_program():
             pytest.fail(f"required program {name!r} is not installed (the CI setup installs it)")
         return path
     return need
+
+
+@pytest.fixture(scope="session")
+def light_guards():
+    """Whether madvise(MADV_GUARD_INSTALL) works here (Linux 6.13 and later), so guard pages
+    and guard slabs can be page-table markers instead of kernel mappings of their own."""
+    page = mmap.mmap(-1, mmap.PAGESIZE)
+    try:
+        page.madvise(102)
+        return True
+    except OSError:
+        return False
+    finally:
+        page.close()

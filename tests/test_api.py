@@ -3,7 +3,6 @@ exits 1 naming the first violation. Every program also runs under plain glibc as
 the semantics tested are glibc's, so a program failing there is a wrong test, not a pyalloc
 bug."""
 
-import mmap
 import os
 
 import pytest
@@ -60,24 +59,12 @@ def test_large_cache_reuse(run_c, options, expected):
     assert expected in result.stdout, result.describe()
 
 
-def kernel_has_light_guards():
-    """Whether madvise(MADV_GUARD_INSTALL) works here (Linux 6.13 and later)."""
-    page = mmap.mmap(-1, mmap.PAGESIZE)
-    try:
-        page.madvise(102)
-        return True
-    except OSError:
-        return False
-    finally:
-        page.close()
-
-
 # With mprotect guards every guarded large block cost two kernel mappings, and malloc
 # returned NULL at about 32,700 live blocks (vm.max_map_count). Guard markers cost none,
 # in the protected cache of hardened and paranoid too.
 @pytest.mark.parametrize("options", [None, "profile=hardened", "profile=paranoid"])
-def test_many_live_large_blocks(run_c, options):
-    if not kernel_has_light_guards():
+def test_many_live_large_blocks(run_c, light_guards, options):
+    if not light_guards:
         pytest.skip("this kernel has no lightweight guard pages (Linux 6.13): guards are mappings")
     assert_ok(run_c("api_large_many.c", options=options))
 
