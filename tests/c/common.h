@@ -37,6 +37,16 @@ static inline long minor_faults(void) {
     return ru.ru_minflt;
 }
 
+/* The process's kernel mappings: lines of /proc/self/maps. */
+static inline long kernel_mappings(void) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    CHECK(f != NULL, "cannot open /proc/self/maps");
+    long lines = 0;
+    for (int c; (c = fgetc(f)) != EOF;) lines += c == '\n';
+    fclose(f);
+    return lines;
+}
+
 /* Keeps the compiler from reasoning about a pointer (free of a stack object, ...). */
 static inline void *launder(void *p) {
     __asm__ volatile("" : "+r"(p));

@@ -12,20 +12,11 @@
 #define MIN_BATCH 4
 #define SWEEPS 12
 
-static long mappings(void) {
-    FILE *f = fopen("/proc/self/maps", "r");
-    CHECK(f != NULL, "open /proc/self/maps");
-    long lines = 0;
-    for (int c; (c = fgetc(f)) != EOF;) lines += c == '\n';
-    fclose(f);
-    return lines;
-}
-
 int main(void) {
     static void *p[BATCH / 16];
     static uint64_t tag[BATCH / 16];
     uint64_t rng = 42;
-    long maps_start = mappings(), first = 0, later = 0, sweep_bytes = 0;
+    long maps_start = kernel_mappings(), first = 0, later = 0, sweep_bytes = 0;
     for (int sweep = 0; sweep < SWEEPS; sweep++) {
         long before = minor_faults();
         for (size_t size = 16; size <= 256 * 1024; size += size / 4) {
@@ -47,10 +38,10 @@ int main(void) {
         if (sweep == 0) first = faults;
         else later += faults;
     }
-    long maps_swept = mappings();
+    long maps_swept = kernel_mappings();
     malloc_trim(0);
     printf("sweep_pages %ld\nfirst_sweep_faults %ld\nlater_sweep_faults %ld\nlater_sweeps %d\n"
            "maps_start %ld\nmaps_swept %ld\nmaps_trimmed %ld\n",
-           sweep_bytes / 4096, first, later, SWEEPS - 1, maps_start, maps_swept, mappings());
+           sweep_bytes / 4096, first, later, SWEEPS - 1, maps_start, maps_swept, kernel_mappings());
     return 0;
 }
