@@ -218,14 +218,11 @@ static PA_COLD void pa_free_outside(void *p) {
     pa_invalid_free(p, PA_WHERE_NONE);
 }
 
-/* free on a heap with per-block hooks: the state change, then the hardened work. Out of
- * line and given only p, so that nothing of free's inline path has to live in memory. */
+/* free of a small-heap pointer on a heap with per-block hooks: the state change, then the
+ * hardened work. Out of line and given only p, so that nothing of free's inline path has
+ * to live in memory. */
 static PA_NOINLINE void pa_free_hooked(void *p) {
-    pa_loc_t loc;
-    if (!pa_small_find(p, &loc)) {
-        pa_free_outside(p);
-        return;
-    }
+    pa_loc_t loc = pa_locate((uintptr_t)p - pa_heap.base);
     const pa_class_t *k = &pa_classes[loc.cls];
     pa_slab_t *slab = pa_slab(k, loc.slab);
     pa_tcache_t *tc = pa_tcache_current;

@@ -504,11 +504,6 @@ static void pa_slab_format(int cls, const pa_class_t *k, uint32_t s, uint32_t ar
     atomic_fetch_add_explicit(&pa_class_slabs[cls], 1, memory_order_relaxed);
 }
 
-/* Claims the next unused slab of the group region for a class and arena and opens its
- * pages. Every pool of the group draws from the same region, so carving has a lock of its
- * own. Under guard_slab_interval every Nth slab is skipped: it stays inaccessible for good.
- * A slab that cannot be opened (out of mappings, RLIMIT_AS, something mapped in the way)
- * is reported as none left; the caller falls back to a bigger class or a dedicated mapping. */
 /* Makes a slab's memory accessible. With guard markers a guard slab before it is opened
  * with it, then marked, so the region stays one kernel mapping: left inaccessible, each
  * guard slab split it, and paranoid's heap ran out of kernel mappings (vm.max_map_count)
@@ -525,6 +520,11 @@ static bool pa_open_slab(char *slab, size_t bytes, bool after_guard) {
     return pa_lazy ? pa_os_map_at(slab, bytes) : pa_os_protect(slab, bytes, true);
 }
 
+/* Claims the next unused slab of the group region for a class and arena and opens its
+ * pages. Every pool of the group draws from the same region, so carving has a lock of its
+ * own. Under guard_slab_interval every Nth slab is skipped: it stays inaccessible for good.
+ * A slab that cannot be opened (out of mappings, RLIMIT_AS, something mapped in the way)
+ * is reported as none left; the caller falls back to a bigger class or a dedicated mapping. */
 static uint32_t pa_carve_slab(int cls, pa_class_t *k, uint32_t arena) {
     const pa_group_t *g = &pa_groups[k->group];
     pa_lock(&pa_carve_lock);
