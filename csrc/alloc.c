@@ -43,6 +43,9 @@ static inline bool pa_mark_freed(uint8_t *state, pa_tcache_t *tc, bool sole) {
     return __atomic_compare_exchange_n(state, &old, PA_SLOT_FREED, false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
 }
 
+/* Whether tc is the cache of the only thread the heap has seen (see pa_mark_freed). */
+static inline bool pa_sole(const pa_tcache_t *tc) { return tc == __atomic_load_n(&pa_tcache_sole, __ATOMIC_RELAXED); }
+
 /* A thread that receives a stream of other arenas' slots (producer/consumer) reuses them
  * once there are a refill's worth, sparing both sides a trip through the pools; the few
  * a thread frees otherwise, such as objects handed over at its start, go back instead. */
@@ -189,7 +192,7 @@ static inline void pa_release(pa_tcache_t *tc, bool sole, int cls, uint32_t aren
 
 void pa_release_small(int cls, uint32_t arena, void *p) {
     pa_tcache_t *tc = pa_tcache_current;
-    pa_release(tc, tc == __atomic_load_n(&pa_tcache_sole, __ATOMIC_RELAXED), cls, arena, p);
+    pa_release(tc, pa_sole(tc), cls, arena, p);
 }
 
 /* Whether p, in a carved slab but not a live slot of it, is a block freed before: a freed
@@ -226,7 +229,7 @@ static PA_NOINLINE void pa_free_hooked(void *p) {
     const pa_class_t *k = &pa_classes[loc.cls];
     pa_slab_t *slab = pa_slab(k, loc.slab);
     pa_tcache_t *tc = pa_tcache_current;
-    bool sole = tc == __atomic_load_n(&pa_tcache_sole, __ATOMIC_RELAXED);
+    bool sole = pa_sole(tc);
     if (!loc.exact || !pa_mark_freed(pa_record_states(k, slab) + loc.index, tc, sole)) {
         pa_free_misuse(p);
         return;
@@ -250,7 +253,7 @@ static inline void pa_free(void *p) {
     }
     const pa_class_t *k = &pa_classes[loc.cls];
     pa_tcache_t *tc = pa_tcache_current;
-    bool sole = tc == __atomic_load_n(&pa_tcache_sole, __ATOMIC_RELAXED);
+    bool sole = pa_sole(tc);
     if (pa_unlikely(!pa_mark_freed(pa_record_states(k, pa_slab(k, loc.slab)) + loc.index, tc, sole))) {
         pa_free_misuse(p);
         return;

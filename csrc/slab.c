@@ -359,7 +359,8 @@ bool pa_slab_pages_move(void) {
  * another group cannot be taken over whole (pa_take_sibling), but their pages can move, so
  * memory a program frees in one class and allocates in another is reused without a page
  * fault or growth of RSS. A donor gives its pages from the end of its front and stays kept
- * while PA_MOVE_MIN_PAGES or more are left; the rest are purged. Returns the bytes moved in, from `from` on. */
+ * while PA_MOVE_MIN_PAGES or more are left; the rest are purged. Returns the bytes moved
+ * in, from `from` on. */
 static size_t pa_adopt_pages(const pa_class_t *k, uint32_t s, size_t from, size_t to) {
     char *dst = pa_slab_start(k, s) + from;
     size_t need = to - from, page = pa_os_page_size(), got = 0;
