@@ -916,13 +916,19 @@ size_t pa_central_trim(void) {
 }
 
 /* The class the slab at loc held before its last change of class, if p is a slot of it;
- * else -1. */
+ * else -1. Not where a live block of the slab's class covers p now: p is then a pointer
+ * into that block, and naming a block of the former class that once started there would
+ * call the free of an interior pointer a double free. */
 int pa_former_class(const void *p, const pa_loc_t *loc) {
     const pa_class_t *k = &pa_classes[loc->cls];
     int former = pa_slab(k, loc->slab)->former_class;
     if (former == PA_NCLASS) return -1;
     const pa_class_t *f = &pa_classes[former];
     size_t in_slab = (size_t)((const char *)p - pa_slab_start(k, loc->slab));
+    uint32_t covering = pa_slot_of(in_slab, k->recip);
+    if (covering < k->nslots &&
+        __atomic_load_n(pa_slot_state_at(k, pa_slab_states(k, loc->slab), covering), __ATOMIC_RELAXED) == PA_SLOT_LIVE)
+        return -1;
     return in_slab < (size_t)f->nslots * f->size && pa_slot_start(in_slab, f->recip) ? former : -1;
 }
 
