@@ -71,6 +71,9 @@ size_t pyalloc_option_count(void);
 int pyalloc_option_get(size_t index, pyalloc_option_info *out);
 /* Human-readable build description (compiler, flags, build kind). */
 const char *pyalloc_build_info(void);
+/* How this process draws guard pages: with page-table markers where the kernel has them
+ * (Linux 6.13), else with mprotect; or that the options turned them off. */
+const char *pyalloc_guard_pages(void);
 
 #ifndef PA_PRELOAD
 /* In-process heap: same semantics as the libc functions of the same name. */

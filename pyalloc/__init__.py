@@ -21,7 +21,7 @@ _LAZY = {
         "memalign", "aligned_alloc", "posix_memalign", "valloc", "pvalloc", "usable_size",
         "trim", "errno", "read", "write",
     ),
-    "introspect": ("stats", "options", "build_info", "Stats", "ClassStats", "OptionInfo"),
+    "introspect": ("stats", "options", "build_info", "guard_pages", "Stats", "ClassStats", "OptionInfo"),
 }
 _LAZY_NAMES = {name: module for module, names in _LAZY.items() for name in names}
 

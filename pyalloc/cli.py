@@ -101,6 +101,7 @@ def _info(args):
     print("pyalloc %s" % __version__)
     print("library: %s" % library)
     print("build: %s" % report["build_info"])
+    print("guard pages: %s" % report["guard_pages"])
     print("PYALLOC_OPTIONS: %s" % (env_options or "(not set)"))
     print()
     width = shutil.get_terminal_size().columns

@@ -107,3 +107,8 @@ def options():
 def build_info():
     """The in-process build's description (version, build kind, compiler)."""
     return ffi.string(lib.pyalloc_build_info()).decode()
+
+
+def guard_pages():
+    """How the in-process heap draws guard pages: page-table markers, mprotect, or none."""
+    return ffi.string(lib.pyalloc_guard_pages()).decode()

@@ -58,7 +58,7 @@ def no_core_dumps():
 
 
 def query(library=None, options=None):
-    """Return {"build_info": str, "options": [dict, ...]} from the preload library.
+    """Return {"build_info": str, "guard_pages": str, "options": [dict, ...]} from the preload library.
 
     library and options are as for preload_env(). Raises ProbeError when the child fails.
     """
@@ -96,6 +96,7 @@ def child_main(library):
     json.dump(
         {
             "build_info": ffi.string(preloaded.pyalloc_build_info()).decode(),
+            "guard_pages": ffi.string(preloaded.pyalloc_guard_pages()).decode(),
             "options": [asdict(o) for o in read_options(preloaded)],
         },
         sys.stdout,

@@ -3,6 +3,9 @@ must neither crash at start-up nor starve the program's own mappings, and must f
 allocations cleanly at the limit. The programs also run under plain glibc: what they
 check is glibc's behaviour."""
 
+import json
+import sys
+
 import pytest
 
 LIMIT_KIB = 512 * 1024
@@ -45,3 +48,14 @@ def test_guard_slabs_cost_no_kernel_mappings(run_c, light_guards, options):
     assert result.returncode == 0 and result.stdout.startswith("OK"), result.describe()
     grew = int(result.stdout.split("grew by")[1])
     assert grew <= 8, result.describe()
+
+
+# Whether a program can hold tens of thousands of large blocks depends on how guard pages
+# are drawn, so `pyalloc info` says it, from the preloaded library itself.
+@pytest.mark.parametrize("options, expected", [("profile=default", None), ("profile=paranoid", None),
+                                               ("guard=0,guard_slab_interval=0", "none")])
+def test_info_says_how_guard_pages_are_drawn(run_cmd, lib, light_guards, options, expected):
+    expected = expected or ("page-table markers" if light_guards else "mprotect")
+    result = run_cmd([sys.executable, "-m", "pyalloc", "info", "--lib", lib, "--options", options, "--json"])
+    assert result.returncode == 0, result.describe()
+    assert json.loads(result.stdout)["guard_pages"].startswith(expected), result.describe()
