@@ -39,9 +39,9 @@ static uint64_t pa_canary(const void *p) {
     return (c & 0xff) ? c : c | 0x5a;
 }
 
-static void pa_check_canary(const void *p, uint32_t reqsize, int cls) {
+static void pa_check_canary(const void *p, const uint32_t *reqsize, int cls) {
     uint64_t seen, want = pa_canary(p);
-    memcpy(&seen, (const char *)p + reqsize, sizeof seen);
+    memcpy(&seen, (const char *)p + *reqsize, sizeof seen);
     if (seen != want) pa_misuse("heap overflow", p, cls);
 }
 
@@ -49,9 +49,9 @@ static void pa_check_canary(const void *p, uint32_t reqsize, int cls) {
  * and the canary (rounded to whole vectors); the rest of the slot was fill or zero before
  * and nothing may write there. Otherwise the whole slot. Read on reuse before the new
  * owner's size replaces the old one's. */
-static size_t pa_filled_bytes(int cls, const uint8_t *state) {
+static size_t pa_filled_bytes(int cls, const uint32_t *reqsize) {
     if (!(pa_heap.hooks & PA_HOOK_CANARY)) return pa_classes[cls].size;
-    return (pa_reqsize(state) + PA_CANARY_SIZE + 15) & ~(size_t)15;
+    return (*reqsize + PA_CANARY_SIZE + 15) & ~(size_t)15;
 }
 
 /* Whether the first `bytes` of p (16-byte aligned, a multiple of 16) are all `fill` or all
@@ -96,10 +96,9 @@ static bool pa_purged_slot_clean(const void *p, size_t size, uint8_t fill) {
 
 /* Aborts if a freed slot about to be reused no longer holds what free left there. Returns
  * how many of its leading bytes were seen to hold the fill. */
-static size_t pa_check_reuse(int cls, const void *p, const uint8_t *state_at) {
-    uint8_t state = *state_at;
+static size_t pa_check_reuse(int cls, const void *p, uint8_t state, const uint32_t *reqsize) {
     if (pa_slot_holds_free_fill(state)) {
-        size_t filled = pa_filled_bytes(cls, state_at);
+        size_t filled = pa_filled_bytes(cls, reqsize);
         if (!pa_holds_fill(p, filled, pa_fill_byte())) pa_misuse("write after free", p, cls);
         return filled;
     }
@@ -114,8 +113,12 @@ static size_t pa_check_reuse(int cls, const void *p, const uint8_t *state_at) {
 void pa_check_freed_slots(int cls, uint32_t s) {
     if (!(pa_heap.hooks & PA_HOOK_CHECK)) return;
     const pa_class_t *k = &pa_classes[cls];
-    uint8_t *states = pa_slab_states(k, s);
-    for (uint32_t i = 0; i < k->nslots; i++) pa_check_reuse(cls, pa_slot_addr(cls, s, i), pa_slot_state_at(k, states, i));
+    pa_slab_t *record = pa_slab(k, s);
+    uint8_t *states = pa_record_states(k, record);
+    for (uint32_t i = 0; i < k->nslots; i++) {
+        const uint8_t *state = pa_slot_state_at(k, states, i);
+        pa_check_reuse(cls, pa_slot_addr(cls, s, i), *state, pa_record_reqsize(k, record, (uint32_t)(state - states)));
+    }
 }
 
 /* may_spill: an unaligned request may use a bigger class when its own region is full; an
@@ -128,13 +131,14 @@ static void *pa_small_hardened(int cls, size_t n, bool zero, bool may_spill) {
     uint32_t index;
     pa_slab_t *slab = pa_handed_record(k, p, &index);
     uint8_t *state = pa_record_states(k, slab) + index;
+    uint32_t *reqsize = pa_record_reqsize(k, slab, index);
     if (pa_heap.hooks & PA_HOOK_CHECK) {
-        size_t filled = pa_check_reuse(cls, p, state);
+        size_t filled = pa_check_reuse(cls, p, *state, reqsize);
         if (filled >= n && !pa_fill_byte()) zero = false; /* just seen to be zeros */
     }
     if (zero) memset(p, 0, n);
     if (pa_heap.hooks & PA_HOOK_CANARY) {
-        pa_set_reqsize(state, (uint32_t)n);
+        *reqsize = (uint32_t)n;
         uint64_t c = pa_canary(p);
         memcpy((char *)p + n, &c, sizeof c);
     }
@@ -173,9 +177,9 @@ void pa_free_hardened(void *p, const pa_loc_t *loc, pa_slab_t *slab) {
     int cls = loc->cls;
     const pa_class_t *k = &pa_classes[cls];
     size_t size = k->size;
-    const uint8_t *state = pa_record_states(k, slab) + loc->index;
-    if (hooks & PA_HOOK_CANARY) pa_check_canary(p, pa_reqsize(state), cls);
-    if (hooks & PA_HOOK_FILL) memset(p, pa_fill_byte(), pa_filled_bytes(cls, state));
+    const uint32_t *reqsize = pa_record_reqsize(k, slab, loc->index);
+    if (hooks & PA_HOOK_CANARY) pa_check_canary(p, reqsize, cls);
+    if (hooks & PA_HOOK_FILL) memset(p, pa_fill_byte(), pa_filled_bytes(cls, reqsize));
     pa_tcache_t *tc = pa_tcache_current;
     if ((hooks & PA_HOOK_QUARANTINE) && tc->qcap) {
         while (tc->qcount && (tc->qcount == tc->qcap || tc->qbytes + size > pa_opt.quarantine_bytes))
@@ -193,9 +197,9 @@ void pa_free_hardened(void *p, const pa_loc_t *loc, pa_slab_t *slab) {
  * canary, and realloc checks the canary of the block it is given. */
 size_t pa_usable_hardened(const void *p, const pa_loc_t *loc) {
     if (!(pa_heap.hooks & PA_HOOK_CANARY)) return pa_classes[loc->cls].size;
-    uint32_t n = pa_reqsize(pa_slot_state(loc));
-    pa_check_canary(p, n, loc->cls);
-    return n;
+    uint32_t *reqsize = pa_slot_reqsize(loc);
+    pa_check_canary(p, reqsize, loc->cls);
+    return *reqsize;
 }
 
 /* realloc in place: the slot still fits n (with its canary) and is not more than twice
@@ -206,13 +210,13 @@ bool pa_resize_hardened(void *p, const pa_loc_t *loc, size_t n) {
     size_t size = pa_classes[loc->cls].size;
     if (need > size || (need <= size / 2 && pa_size_class(need) != loc->cls)) return false;
     if (pa_heap.hooks & PA_HOOK_CANARY) {
-        uint8_t *state = pa_slot_state(loc);
-        size_t was_filled = pa_filled_bytes(loc->cls, state);
-        pa_set_reqsize(state, (uint32_t)n);
+        uint32_t *reqsize = pa_slot_reqsize(loc);
+        size_t was_filled = pa_filled_bytes(loc->cls, reqsize);
+        *reqsize = (uint32_t)n;
         uint64_t c = pa_canary(p);
         memcpy((char *)p + n, &c, sizeof c);
         /* free fills only up to the new size: what the block held beyond it goes now */
-        size_t filled = pa_filled_bytes(loc->cls, state);
+        size_t filled = pa_filled_bytes(loc->cls, reqsize);
         if ((pa_heap.hooks & PA_HOOK_FILL) && filled < was_filled)
             memset((char *)p + filled, pa_fill_byte(), was_filled - filled);
     }

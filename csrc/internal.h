@@ -120,8 +120,7 @@ typedef struct pa_class_s {
     uint8_t state_shift;             /* log2 of the biggest power of two <= size: slots are
                                         at least that far apart, so the shifted offset names
                                         one slot without a division (at worst every other
-                                        state byte is unused); two less in canary mode, which
-                                        leaves each slot four bytes (see pa_reqsize) */
+                                        state byte is unused) */
     uint8_t slab_shift;
     uint8_t group;                   /* PA_GROUP_* */
     uint16_t words;                  /* bitmap words per slab */
@@ -136,6 +135,7 @@ typedef struct pa_class_s {
                                         records' headers spread over the L1 sets */
     uint32_t state_offset;           /* in a record: one state byte per slot, at (offset in
                                         slab) >> state_shift */
+    uint32_t reqsize_offset;         /* canary mode: uint32_t requested sizes, indexed alike */
 } pa_class_t;
 
 /* A central pool: the slabs of one class owned by one arena. Threads are spread over the
@@ -535,21 +535,13 @@ static inline pa_slab_t *pa_handed_record(const pa_class_t *k, const void *p, ui
     return pa_slab(k, (uint32_t)(off >> k->slab_shift));
 }
 
-/* Canary mode: a slot's requested size fills the three bytes after its state byte. malloc
- * and free read both, so they share a cache line, and a slot costs 4 bytes of metadata
- * where a separate array of uint32_t sizes took 5. */
-_Static_assert(PA_SMALL_MAX < (1u << 24), "a requested size fits in three bytes");
-
-static inline uint32_t pa_reqsize(const uint8_t *state) {
-    uint16_t low;                    /* two loads: a three-byte memcpy goes through the stack */
-    memcpy(&low, state + 1, sizeof low);
-    return low | (uint32_t)state[3] << 16;
+static inline uint32_t *pa_record_reqsize(const pa_class_t *k, pa_slab_t *record, uint32_t index) {
+    return (uint32_t *)((char *)record + k->reqsize_offset) + index;
 }
 
-static inline void pa_set_reqsize(uint8_t *state, uint32_t n) {
-    uint16_t low = (uint16_t)n;
-    memcpy(state + 1, &low, sizeof low);
-    state[3] = (uint8_t)(n >> 16);
+static inline uint32_t *pa_slot_reqsize(const pa_loc_t *loc) {
+    const pa_class_t *k = &pa_classes[loc->cls];
+    return pa_record_reqsize(k, pa_slab(k, loc->slab), loc->index);
 }
 
 static inline char *pa_slab_start(const pa_class_t *k, uint32_t slab) {

@@ -206,10 +206,11 @@ void pa_slab_init(void) {
         uint32_t line_offset = (uint32_t)(c * 7 % 64) * 64;
         k->first_slot = k->size < PA_PAGE ? (line_offset + k->size - 1) / k->size : 0;
         k->words = (k->nslots + 63) / 64;
-        k->state_shift = (uint8_t)(31 - __builtin_clz(k->size) - (pa_opt.canary ? 2 : 0));
+        k->state_shift = 31 - (uint32_t)__builtin_clz(k->size);
         size_t states = (size_t)1 << (shift - k->state_shift);
         k->state_offset = (uint32_t)(sizeof(pa_slab_t) + k->words * sizeof(uint64_t));
-        size_t record = k->state_offset + states;
+        k->reqsize_offset = k->state_offset + (uint32_t)states;
+        size_t record = k->reqsize_offset + (pa_opt.canary ? states * sizeof(uint32_t) : 0);
         k->record_bytes = (uint32_t)((record + 63) & ~(size_t)63);
         k->recip = UINT64_MAX / k->size + 1;
         /* About 32 KiB of cached slots per class: a thread's idle cache stays small, and
