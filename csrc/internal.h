@@ -95,9 +95,7 @@ typedef struct pa_lock_s {
 typedef struct pa_slab_s {
     uint32_t next, prev;             /* links within the list named by `list` */
     uint16_t nfree;                  /* slots free in the pool's bitmap */
-    uint8_t list;
-    uint8_t arena;                   /* owning pool; changes only while the slab is empty
-                                        (pa_take_foreign_empty) */
+    uint8_t list;                    /* the owning arena is in the unit map (pa_unit_arena) */
     uint32_t emptied_ms;             /* on the empty list: when its last slot came back */
     uint16_t moved_ranges;           /* ranges of pages moved in, each a kernel mapping */
     uint8_t former_class;            /* the class it held before the last change, or PA_NCLASS:
@@ -213,9 +211,9 @@ typedef struct pa_heap_s {
                                         of the slab there, 0 where no slab is carved; in the
                                         high byte its arena. Both change only while the slab
                                         is empty (pa_take_sibling, pa_take_foreign_empty).
-                                        The owner sits here rather than only in the slab's
-                                        record so that free, which reads this line anyway,
-                                        does not miss on the record's first line for it. */
+                                        The owner sits here, not in the slab's record, so
+                                        that free, which reads this line anyway, does not
+                                        miss on the record's first line for it. */
     uint32_t hooks;                  /* PA_HOOK_*: per-block hardening work on alloc/free */
     size_t fast_end;                 /* mallocs below this size take the inline path:
                                         PA_SMALL_MAX + 1 without hooks, else (and until

@@ -478,18 +478,17 @@ void pa_slab_unreserve(void) {
         }
 }
 
-/* Records the class and owner of slab s, in its record and in the unit map. */
+/* Records the class and owner of slab s in the unit map. */
 static void pa_slab_publish(int cls, const pa_class_t *k, uint32_t s, uint32_t arena) {
-    pa_slab(k, s)->arena = (uint8_t)arena;
     size_t unit = (size_t)(pa_slab_start(k, s) - (char *)pa_heap.base) >> PA_UNIT_SHIFT;
     uint16_t entry = (uint16_t)((uint32_t)(cls + 1) | arena << 8);
     for (size_t u = 0; u < (size_t)1 << (k->slab_shift - PA_UNIT_SHIFT); u++)
         atomic_store_explicit(&pa_heap.units[unit + u], entry, memory_order_release);
 }
 
-/* Sets up slab s's record for class cls and arena, all slots free, and names its class and
- * owner in the unit map. The record may hold another class's leftovers: state bytes are cleared,
- * since the slot grid changes with the class. */
+/* Sets up slab s's record for class cls, all slots free, and names its class and owner
+ * (arena) in the unit map. The record may hold another class's leftovers: state bytes are
+ * cleared, since the slot grid changes with the class. */
 static void pa_slab_format(int cls, const pa_class_t *k, uint32_t s, uint32_t arena, int former) {
     uint64_t *bits = pa_slab_bits(k, s);
     for (uint32_t w = 0; w < k->words; w++) {
@@ -729,10 +728,11 @@ void pa_central_free(int cls, void *const *ptrs, uint32_t n) {
         uint32_t s = (uint32_t)((size_t)((char *)*it - k->base) >> slab_shift);
         /* Only a free racing with the slab's change of class, itself a double free,
          * could bring a slot here under its old class. */
-        if (pa_unlikely(pa_unit_at((uintptr_t)*it - pa_heap.base) != cls + 1)) pa_pool_double_free();
+        uint16_t unit = pa_unit_entry((uintptr_t)*it - pa_heap.base);
+        if (pa_unlikely(pa_unit_class(unit) != cls)) pa_pool_double_free();
         const char *slab_start = pa_slot_addr(cls, s, 0);
         pa_slab_t *sl = pa_slab(k, s);
-        pa_pool_t *owner = &pa_pools[sl->arena][cls];
+        pa_pool_t *owner = &pa_pools[pa_unit_arena(unit)][cls];
         if (owner != pool) {
             if (pool) pa_unlock(&pool->lock);
             pool = owner;
