@@ -7,17 +7,21 @@
 #define BLOCKS 40000
 #define KIB ((size_t)1024)
 
+/* Sizes vary by pages and by bytes, so blocks neither fill their mappings alike nor end
+ * at the same offset in a page. */
+static size_t block_size(size_t i) { return 300 * KIB + (i % 7) * 4 * KIB + i % 13; }
+
 int main(void) {
     static unsigned char *block[BLOCKS];
     for (size_t i = 0; i < BLOCKS; i++) {
-        size_t size = 300 * KIB + (i % 7) * 4 * KIB + i % 13;
+        size_t size = block_size(i);
         block[i] = malloc(size);
         CHECK(block[i] != NULL, "malloc of a large block failed with %zu of them live", i);
         block[i][0] = (unsigned char)i;
         block[i][size - 1] = (unsigned char)(i >> 8);
     }
     for (size_t i = 0; i < BLOCKS; i++) {
-        size_t size = 300 * KIB + (i % 7) * 4 * KIB + i % 13;
+        size_t size = block_size(i);
         CHECK(block[i][0] == (unsigned char)i && block[i][size - 1] == (unsigned char)(i >> 8),
               "large block %zu does not hold what was written", i);
         free(block[i]);
