@@ -35,11 +35,19 @@ static _Atomic size_t pa_retained;
  * reused meanwhile only costs one walk that purges nothing. */
 static _Atomic uint32_t pa_decay_due_ms;
 /* Bytes of slots out of the pools (in use or cached), and their peak in the current and the
- * previous window. Empty slabs stay resident only while they and the slots out fit in that
+ * previous window. Empty slabs stay resident while they and the slots out fit in that
  * recent peak: a heap that breathes (trees built and torn down, requests come and gone)
  * reuses its pages without new faults at no cost in peak RSS; memory moving from class to
  * class follows through pa_adopt_pages. */
 static _Atomic size_t pa_handed_bytes, pa_handed_peak, pa_handed_peak_before;
+/* Bytes of the slabs' fronts (pages written since each was carved or purged), kept empty
+ * slabs included, and the peak of the committed part (fronts of slabs with slots out) over
+ * the same windows. Empty slabs also stay resident while all fronts stay a sixteenth under
+ * that peak: a heap whose slots sit more densely than at its peak (small objects that gave
+ * way to big ones) reuses pages it would otherwise purge and fault in again. The margin
+ * keeps a heap steady at its peak, whose committed bytes only jitter, from holding its
+ * jitter as kept slabs. */
+static _Atomic size_t pa_front_bytes, pa_committed_peak, pa_committed_peak_before;
 static _Atomic uint32_t pa_peak_window_ms;
 /* Ranges of pages moved between slabs and not yet merged back (see pa_adopt_pages): each
  * is a kernel mapping, so they are capped far below the default vm.max_map_count (65530). */
@@ -272,16 +280,53 @@ static void pa_handed_add(size_t bytes) {
     }
 }
 
+static size_t pa_committed(void) {
+    size_t front = atomic_load_explicit(&pa_front_bytes, memory_order_relaxed);
+    size_t kept = atomic_load_explicit(&pa_retained, memory_order_relaxed);
+    return front > kept ? front - kept : 0;
+}
+
+/* Committed bytes grow only as slots are taken, so pa_central_alloc raises the peak. */
+static void pa_committed_raise_peak(void) {
+    size_t now = pa_committed();
+    size_t peak = atomic_load_explicit(&pa_committed_peak, memory_order_relaxed);
+    while (now > peak && !atomic_compare_exchange_weak_explicit(&pa_committed_peak, &peak, now, memory_order_relaxed,
+                                                                memory_order_relaxed)) {
+    }
+}
+
+static void pa_set_front(pa_slab_t *sl, uint32_t pages) {
+    size_t page = pa_os_page_size();
+    if (pages >= sl->front_pages)
+        atomic_fetch_add_explicit(&pa_front_bytes, (pages - sl->front_pages) * page, memory_order_relaxed);
+    else
+        atomic_fetch_sub_explicit(&pa_front_bytes, (sl->front_pages - pages) * page, memory_order_relaxed);
+    sl->front_pages = (uint16_t)pages;
+}
+
+static size_t pa_recent_peak(_Atomic size_t *peak, _Atomic size_t *before) {
+    size_t now = atomic_load_explicit(peak, memory_order_relaxed);
+    size_t earlier = atomic_load_explicit(before, memory_order_relaxed);
+    return now > earlier ? now : earlier;
+}
+
 /* Whether a slab that just became empty may stay resident; if so it is counted in pa_retained. */
 static bool pa_retain(const pa_class_t *k, uint32_t s) {
     /* Pages past the front were never written and cost nothing: a big slab holding a few
      * big blocks is counted by what it used, or it would never fit the budget. */
     size_t bytes = (size_t)pa_slab(k, s)->front_pages * pa_os_page_size();
-    size_t peak = atomic_load_explicit(&pa_handed_peak, memory_order_relaxed);
-    size_t before = atomic_load_explicit(&pa_handed_peak_before, memory_order_relaxed);
+    size_t handed_peak = pa_recent_peak(&pa_handed_peak, &pa_handed_peak_before);
     size_t handed = atomic_load_explicit(&pa_handed_bytes, memory_order_relaxed);
-    if (before > peak) peak = before;
-    size_t room = peak > handed ? peak - handed : 0;
+    size_t room = handed_peak > handed ? handed_peak - handed : 0;
+    /* The fronts include this slab and those already kept: what is left under the committed
+     * peak may be kept on top of them, if pages can move, so that kept slabs serve every class. */
+    if (pa_slab_pages_move()) {
+        size_t committed_peak = pa_recent_peak(&pa_committed_peak, &pa_committed_peak_before);
+        size_t front = atomic_load_explicit(&pa_front_bytes, memory_order_relaxed) + committed_peak / 16;
+        size_t kept = atomic_load_explicit(&pa_retained, memory_order_relaxed);
+        if (committed_peak > front && kept + bytes + (committed_peak - front) > room)
+            room = kept + bytes + (committed_peak - front);
+    }
     if (room > pa_opt.retain_bytes) room = pa_opt.retain_bytes;
     if (atomic_fetch_add_explicit(&pa_retained, bytes, memory_order_relaxed) + bytes <= room) return true;
     atomic_fetch_sub_explicit(&pa_retained, bytes, memory_order_relaxed);
@@ -308,7 +353,7 @@ static void pa_forget_moved(pa_slab_t *sl) {
 static uint8_t pa_purge_slab(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
     char *slab = pa_slab_start(k, s);
     pool->npurge++;
-    pa_slab(k, s)->front_pages = 0;
+    pa_set_front(pa_slab(k, s), 0);
     pa_mark_purged(k, s);
     if (__atomic_load_n(&pa_lazy, __ATOMIC_RELAXED)) {
         pa_os_unmap(slab, (size_t)1 << k->slab_shift);
@@ -396,7 +441,7 @@ static size_t pa_adopt_pages(const pa_class_t *k, uint32_t s, size_t from, size_
             pa_slab(k, s)->moved_ranges++;
             atomic_fetch_add_explicit(&pa_moved_ranges, 1, memory_order_relaxed);
             atomic_fetch_sub_explicit(&pa_retained, take, memory_order_relaxed);
-            dsl->front_pages = (uint16_t)((size - take) / page);
+            pa_set_front(dsl, (uint32_t)((size - take) / page));
             donor->nmoved++;
             got += take;
             if (size - take < PA_MOVE_MIN_PAGES * page) {
@@ -419,7 +464,7 @@ static size_t pa_adopt_pages(const pa_class_t *k, uint32_t s, size_t from, size_
 static void pa_grow_front(const pa_class_t *k, pa_pool_t *pool, uint32_t s, uint32_t reach) {
     pa_slab_t *sl = pa_slab(k, s);
     if (!pa_slab_pages_move()) {     /* nothing to take: the slots' own pages fault in */
-        sl->front_pages = (uint16_t)reach;
+        pa_set_front(sl, reach);
         return;
     }
     size_t page = pa_os_page_size();
@@ -430,7 +475,7 @@ static void pa_grow_front(const pa_class_t *k, pa_pool_t *pool, uint32_t s, uint
     if (target < reach) target = reach;
     if (target > slab_pages) target = slab_pages;
     uint32_t adopted = (uint32_t)(pa_adopt_pages(k, s, (size_t)front * page, (size_t)target * page) / page);
-    sl->front_pages = (uint16_t)(front + adopted > reach ? front + adopted : reach);
+    pa_set_front(sl, front + adopted > reach ? front + adopted : reach);
 }
 
 static void pa_decay_due_at_most(uint32_t due) {
@@ -700,6 +745,7 @@ uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want) {
     pool->handed += n;
     pa_unlock(&pool->lock);
     pa_handed_add((size_t)n * k->size);
+    pa_committed_raise_peak();
     return n;
 }
 
@@ -871,6 +917,9 @@ void pa_central_decay(void) {
                               memory_order_relaxed);
         atomic_store_explicit(&pa_handed_peak, atomic_load_explicit(&pa_handed_bytes, memory_order_relaxed),
                               memory_order_relaxed);
+        atomic_store_explicit(&pa_committed_peak_before,
+                              atomic_load_explicit(&pa_committed_peak, memory_order_relaxed), memory_order_relaxed);
+        atomic_store_explicit(&pa_committed_peak, pa_committed(), memory_order_relaxed);
     }
     pa_large_decay(now);
     pa_idle_slots_pass(now);

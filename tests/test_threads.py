@@ -53,6 +53,18 @@ def test_empty_slabs_wait_then_go_back(run_c):
     assert later < 2 * MIB, f"{later} KiB still resident 400 ms after the frees: {v}"
 
 
+def test_empty_slabs_kept_while_the_heap_is_denser_than_at_its_peak(run_c):
+    result = run_c("rss_denser_heap.c")
+    assert result.returncode == 0, result.describe()
+    v = values(result)
+    # The churn's big blocks are about as many bytes as the small ones at the peak, in far
+    # fewer pages: the slabs it empties are kept and refilled, not faulted in again (purged
+    # each time, the churn faults in about 80% of its pages) ...
+    assert v["churn_faults"] < v["big_pages"] // 2, f"page faults during the churn: {v}"
+    # ... and what is kept stays under the pages the heap held at its peak.
+    assert v["rss_churn_kib"] <= v["rss_peak_kib"], f"RSS during the churn above the peak: {v}"
+
+
 def test_threads_take_over_each_others_empty_slabs(run_c):
     result = run_c("rss_arena_handover.c", options="purge_delay_ms=10000")
     assert result.returncode == 0, result.describe()
