@@ -318,14 +318,12 @@ static bool pa_retain(const pa_class_t *k, uint32_t s) {
     size_t handed_peak = pa_recent_peak(&pa_handed_peak, &pa_handed_peak_before);
     size_t handed = atomic_load_explicit(&pa_handed_bytes, memory_order_relaxed);
     size_t room = handed_peak > handed ? handed_peak - handed : 0;
-    /* The fronts include this slab and those already kept: what is left under the committed
-     * peak may be kept on top of them, if pages can move, so that kept slabs serve every class. */
+    /* The fronts include this slab and those already kept. Only where pages can move, so
+     * that kept slabs serve every class. */
     if (pa_slab_pages_move()) {
-        size_t committed_peak = pa_recent_peak(&pa_committed_peak, &pa_committed_peak_before);
-        size_t front = atomic_load_explicit(&pa_front_bytes, memory_order_relaxed) + committed_peak / 16;
-        size_t kept = atomic_load_explicit(&pa_retained, memory_order_relaxed);
-        if (committed_peak > front && kept + bytes + (committed_peak - front) > room)
-            room = kept + bytes + (committed_peak - front);
+        size_t peak = pa_recent_peak(&pa_committed_peak, &pa_committed_peak_before);
+        if (atomic_load_explicit(&pa_front_bytes, memory_order_relaxed) <= peak - peak / 16)
+            room = pa_opt.retain_bytes;
     }
     if (room > pa_opt.retain_bytes) room = pa_opt.retain_bytes;
     if (atomic_fetch_add_explicit(&pa_retained, bytes, memory_order_relaxed) + bytes <= room) return true;
