@@ -463,12 +463,10 @@ typedef struct pa_loc_s {
     uint8_t arena;                   /* the slab's owner */
 } pa_loc_t;
 
+/* The unit map's entry for a heap offset (below pa_heap.span). */
 static inline uint16_t pa_unit_entry(uintptr_t off) {
     return atomic_load_explicit(&pa_heap.units[off >> PA_UNIT_SHIFT], memory_order_relaxed);
 }
-
-/* The unit map's class entry for a heap offset (below pa_heap.span). */
-static inline uint8_t pa_unit_at(uintptr_t off) { return (uint8_t)pa_unit_entry(off); }
 
 /* The class and the arena a carved slab's unit map entry names. */
 static inline int pa_unit_class(uint16_t unit) { return (uint8_t)unit - 1; }

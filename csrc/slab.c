@@ -272,27 +272,33 @@ static void pa_list_remove(const pa_class_t *k, pa_pool_t *pool, uint32_t s) {
     sl->list = PA_LIST_NONE;
 }
 
-static void pa_handed_add(size_t bytes) {
-    size_t now = atomic_fetch_add_explicit(&pa_handed_bytes, bytes, memory_order_relaxed) + bytes;
-    size_t peak = atomic_load_explicit(&pa_handed_peak, memory_order_relaxed);
-    while (now > peak && !atomic_compare_exchange_weak_explicit(&pa_handed_peak, &peak, now, memory_order_relaxed,
-                                                                memory_order_relaxed)) {
+/* A windowed peak: `peak` in the current window, `before` the whole previous one. */
+static void pa_raise_peak(_Atomic size_t *peak, size_t now) {
+    size_t was = atomic_load_explicit(peak, memory_order_relaxed);
+    while (now > was &&
+           !atomic_compare_exchange_weak_explicit(peak, &was, now, memory_order_relaxed, memory_order_relaxed)) {
     }
+}
+
+static void pa_new_window(_Atomic size_t *peak, _Atomic size_t *before, size_t now) {
+    atomic_store_explicit(before, atomic_load_explicit(peak, memory_order_relaxed), memory_order_relaxed);
+    atomic_store_explicit(peak, now, memory_order_relaxed);
+}
+
+static size_t pa_recent_peak(_Atomic size_t *peak, _Atomic size_t *before) {
+    size_t now = atomic_load_explicit(peak, memory_order_relaxed);
+    size_t earlier = atomic_load_explicit(before, memory_order_relaxed);
+    return now > earlier ? now : earlier;
+}
+
+static void pa_handed_add(size_t bytes) {
+    pa_raise_peak(&pa_handed_peak, atomic_fetch_add_explicit(&pa_handed_bytes, bytes, memory_order_relaxed) + bytes);
 }
 
 static size_t pa_committed(void) {
     size_t front = atomic_load_explicit(&pa_front_bytes, memory_order_relaxed);
     size_t kept = atomic_load_explicit(&pa_retained, memory_order_relaxed);
     return front > kept ? front - kept : 0;
-}
-
-/* Committed bytes grow only as slots are taken, so pa_central_alloc raises the peak. */
-static void pa_committed_raise_peak(void) {
-    size_t now = pa_committed();
-    size_t peak = atomic_load_explicit(&pa_committed_peak, memory_order_relaxed);
-    while (now > peak && !atomic_compare_exchange_weak_explicit(&pa_committed_peak, &peak, now, memory_order_relaxed,
-                                                                memory_order_relaxed)) {
-    }
 }
 
 static void pa_set_front(pa_slab_t *sl, uint32_t pages) {
@@ -302,12 +308,6 @@ static void pa_set_front(pa_slab_t *sl, uint32_t pages) {
     else
         atomic_fetch_sub_explicit(&pa_front_bytes, (sl->front_pages - pages) * page, memory_order_relaxed);
     sl->front_pages = (uint16_t)pages;
-}
-
-static size_t pa_recent_peak(_Atomic size_t *peak, _Atomic size_t *before) {
-    size_t now = atomic_load_explicit(peak, memory_order_relaxed);
-    size_t earlier = atomic_load_explicit(before, memory_order_relaxed);
-    return now > earlier ? now : earlier;
 }
 
 /* Whether a slab that just became empty may stay resident; if so it is counted in pa_retained. */
@@ -743,7 +743,8 @@ uint32_t pa_central_alloc(int cls, uint32_t arena, void **out, uint32_t want) {
     pool->handed += n;
     pa_unlock(&pool->lock);
     pa_handed_add((size_t)n * k->size);
-    pa_committed_raise_peak();
+    /* Committed bytes grow only as slots are taken (fronts grow, kept slabs are reused). */
+    pa_raise_peak(&pa_committed_peak, pa_committed());
     return n;
 }
 
@@ -911,13 +912,9 @@ void pa_central_decay(void) {
     if (now - window >= PA_PEAK_WINDOW_MS &&
         atomic_compare_exchange_strong_explicit(&pa_peak_window_ms, &window, now, memory_order_relaxed,
                                                 memory_order_relaxed)) {
-        atomic_store_explicit(&pa_handed_peak_before, atomic_load_explicit(&pa_handed_peak, memory_order_relaxed),
-                              memory_order_relaxed);
-        atomic_store_explicit(&pa_handed_peak, atomic_load_explicit(&pa_handed_bytes, memory_order_relaxed),
-                              memory_order_relaxed);
-        atomic_store_explicit(&pa_committed_peak_before,
-                              atomic_load_explicit(&pa_committed_peak, memory_order_relaxed), memory_order_relaxed);
-        atomic_store_explicit(&pa_committed_peak, pa_committed(), memory_order_relaxed);
+        pa_new_window(&pa_handed_peak, &pa_handed_peak_before,
+                      atomic_load_explicit(&pa_handed_bytes, memory_order_relaxed));
+        pa_new_window(&pa_committed_peak, &pa_committed_peak_before, pa_committed());
     }
     pa_large_decay(now);
     pa_idle_slots_pass(now);
