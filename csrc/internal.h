@@ -228,6 +228,7 @@ typedef struct pa_options_s {
     size_t profile;                  /* PA_PROFILE_* */
     size_t tcache;
     size_t retain_bytes;
+    size_t retain_below_peak;
     size_t purge_delay_ms;
     size_t slot_purge_delay_ms;
     size_t large_cache_bytes;

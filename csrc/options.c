@@ -34,8 +34,10 @@ static const pa_option_def_t pa_option_defs[] = {
      "per-thread caches of free slots; 0 sends every operation to the locked central pools"},
     {"retain_bytes", PA_OPT_BYTES, PA_OPT_FIELD(retain_bytes), {64 * M, 16 * M, 16 * M, 0}, NULL,
      "bytes, e.g. 0, 512K, 16M",
-     "most bytes of empty slabs kept resident for reuse, over all size classes; within it, only as "
-     "much as keeps resident slabs under the heap's peak of the last second or two"},
+     "most bytes of empty slabs kept resident for reuse, over all size classes (see retain_below_peak)"},
+    {"retain_below_peak", PA_OPT_BOOL, PA_OPT_FIELD(retain_below_peak), {0, 1, 1, 1}, NULL, "0 or 1",
+     "1: of retain_bytes, only as much is kept as holds the heap under its peak of the last second "
+     "or two, so peak RSS follows what the program holds; 0: all of it, fewer page faults for more memory"},
     {"purge_delay_ms", PA_OPT_COUNT, PA_OPT_FIELD(purge_delay_ms), {1000, 100, 100, 0}, NULL,
      "milliseconds, e.g. 0, 100, 1000",
      "how long a kept empty slab or cached large range waits for reuse before its pages go "

@@ -310,22 +310,30 @@ static void pa_set_front(pa_slab_t *sl, uint32_t pages) {
     sl->front_pages = (uint16_t)pages;
 }
 
+/* How many bytes of empty slabs the heap may keep without rising above its recent peak:
+ * what it handed out at that peak and holds no more. */
+static size_t pa_room_below_peak(void) {
+    size_t handed_peak = pa_recent_peak(&pa_handed_peak, &pa_handed_peak_before);
+    size_t handed = atomic_load_explicit(&pa_handed_bytes, memory_order_relaxed);
+    /* The fronts include this slab and those already kept. Only where pages can move, so
+     * that kept slabs serve every class. */
+    if (pa_slab_pages_move()) {
+        size_t peak = pa_recent_peak(&pa_committed_peak, &pa_committed_peak_before);
+        if (atomic_load_explicit(&pa_front_bytes, memory_order_relaxed) <= peak - peak / 16) return SIZE_MAX;
+    }
+    return handed_peak > handed ? handed_peak - handed : 0;
+}
+
 /* Whether a slab that just became empty may stay resident; if so it is counted in pa_retained. */
 static bool pa_retain(const pa_class_t *k, uint32_t s) {
     /* Pages past the front were never written and cost nothing: a big slab holding a few
      * big blocks is counted by what it used, or it would never fit the budget. */
     size_t bytes = (size_t)pa_slab(k, s)->front_pages * pa_os_page_size();
-    size_t handed_peak = pa_recent_peak(&pa_handed_peak, &pa_handed_peak_before);
-    size_t handed = atomic_load_explicit(&pa_handed_bytes, memory_order_relaxed);
-    size_t room = handed_peak > handed ? handed_peak - handed : 0;
-    /* The fronts include this slab and those already kept. Only where pages can move, so
-     * that kept slabs serve every class. */
-    if (pa_slab_pages_move()) {
-        size_t peak = pa_recent_peak(&pa_committed_peak, &pa_committed_peak_before);
-        if (atomic_load_explicit(&pa_front_bytes, memory_order_relaxed) <= peak - peak / 16)
-            room = pa_opt.retain_bytes;
+    size_t room = pa_opt.retain_bytes;
+    if (pa_opt.retain_below_peak) {
+        size_t below_peak = pa_room_below_peak();
+        if (room > below_peak) room = below_peak;
     }
-    if (room > pa_opt.retain_bytes) room = pa_opt.retain_bytes;
     if (atomic_fetch_add_explicit(&pa_retained, bytes, memory_order_relaxed) + bytes <= room) return true;
     atomic_fetch_sub_explicit(&pa_retained, bytes, memory_order_relaxed);
     return false;
