@@ -35,10 +35,10 @@ static _Atomic size_t pa_retained;
  * reused meanwhile only costs one walk that purges nothing. */
 static _Atomic uint32_t pa_decay_due_ms;
 /* Bytes of slots out of the pools (in use or cached), and their peak in the current and the
- * previous window. Empty slabs stay resident while they and the slots out fit in that
- * recent peak: a heap that breathes (trees built and torn down, requests come and gone)
- * reuses its pages without new faults at no cost in peak RSS; memory moving from class to
- * class follows through pa_adopt_pages. */
+ * previous window. Under retain_below_peak, empty slabs stay resident while they and the
+ * slots out fit in that recent peak: a heap that breathes (trees built and torn down,
+ * requests come and gone) reuses its pages without new faults at no cost in peak RSS;
+ * memory moving from class to class follows through pa_adopt_pages. */
 static _Atomic size_t pa_handed_bytes, pa_handed_peak, pa_handed_peak_before;
 /* Bytes of the slabs' fronts (pages written since each was carved or purged), kept empty
  * slabs included, and the peak of the committed part (fronts of slabs with slots out) over
@@ -313,14 +313,14 @@ static void pa_set_front(pa_slab_t *sl, uint32_t pages) {
 /* How many bytes of empty slabs the heap may keep without rising above its recent peak:
  * what it handed out at that peak and holds no more. */
 static size_t pa_room_below_peak(void) {
-    size_t handed_peak = pa_recent_peak(&pa_handed_peak, &pa_handed_peak_before);
-    size_t handed = atomic_load_explicit(&pa_handed_bytes, memory_order_relaxed);
     /* The fronts include this slab and those already kept. Only where pages can move, so
      * that kept slabs serve every class. */
     if (pa_slab_pages_move()) {
         size_t peak = pa_recent_peak(&pa_committed_peak, &pa_committed_peak_before);
         if (atomic_load_explicit(&pa_front_bytes, memory_order_relaxed) <= peak - peak / 16) return SIZE_MAX;
     }
+    size_t handed_peak = pa_recent_peak(&pa_handed_peak, &pa_handed_peak_before);
+    size_t handed = atomic_load_explicit(&pa_handed_bytes, memory_order_relaxed);
     return handed_peak > handed ? handed_peak - handed : 0;
 }
 
