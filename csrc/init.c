@@ -94,7 +94,7 @@ void pa_init_slow(void) {
     }
     pa_options_init();
     pa_harden_init();
-    pa_light_guards = (pa_opt.guard || pa_opt.guard_slab_interval) && pa_os_light_guards();
+    pa_light_guards = pa_guards_wanted() && pa_os_light_guards();
     pa_slab_init();
     pa_tcache_setup();
     atomic_store_explicit(&pa_heap.ready, 2, memory_order_release);

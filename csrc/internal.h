@@ -272,6 +272,9 @@ extern union pa_ro_u {
 #define pa_secret (pa_ro.g.secret)
 #define pa_light_guards (pa_ro.g.light_guards)
 
+/* Whether the options ask for any guard pages: around large blocks or as guard slabs. */
+static inline bool pa_guards_wanted(void) { return pa_opt.guard || pa_opt.guard_slab_interval; }
+
 /* What zero_on_free and junk leave in freed memory. */
 static inline uint8_t pa_fill_byte(void) { return pa_opt.junk ? 0xdf : 0; }
 

@@ -555,6 +555,12 @@ static void pa_slab_format(int cls, const pa_class_t *k, uint32_t s, uint32_t ar
     atomic_fetch_add_explicit(&pa_class_slabs[cls], 1, memory_order_relaxed);
 }
 
+/* Makes slab pages accessible: maps them in the lazy layout, where nothing is mapped
+ * ahead; opens the reserved PROT_NONE range otherwise. */
+static bool pa_open_range(char *p, size_t bytes) {
+    return pa_lazy ? pa_os_map_at(p, bytes) : pa_os_protect(p, bytes, true);
+}
+
 /* Makes a slab's memory accessible. With guard markers a guard slab before it is opened
  * with it, then marked, so the region stays one kernel mapping: left inaccessible, each
  * guard slab split it, and paranoid's heap ran out of kernel mappings (vm.max_map_count)
@@ -563,12 +569,12 @@ static void pa_slab_format(int cls, const pa_class_t *k, uint32_t s, uint32_t ar
 static bool pa_open_slab(char *slab, size_t bytes, bool after_guard) {
     if (after_guard && pa_light_guards) {
         char *guard = slab - bytes;
-        if (pa_lazy ? pa_os_map_at(guard, 2 * bytes) : pa_os_protect(guard, 2 * bytes, true)) {
+        if (pa_open_range(guard, 2 * bytes)) {
             if (!pa_os_guard(guard, bytes, true)) pa_os_protect(guard, bytes, false);
             return true;
         }
     }
-    return pa_lazy ? pa_os_map_at(slab, bytes) : pa_os_protect(slab, bytes, true);
+    return pa_open_range(slab, bytes);
 }
 
 /* Claims the next unused slab of the group region for a class and arena and opens its

@@ -43,7 +43,7 @@ PA_EXPORT const char *pyalloc_build_info(void) {
 
 PA_EXPORT const char *pyalloc_guard_pages(void) {
     pa_ensure_init();
-    if (!pa_opt.guard && !pa_opt.guard_slab_interval) return "none (guard and guard_slab_interval are 0)";
+    if (!pa_guards_wanted()) return "none (guard and guard_slab_interval are 0)";
     return pa_light_guards ? "page-table markers (madvise MADV_GUARD_INSTALL)"
                            : "mprotect (each guard is a kernel mapping of its own, counted against vm.max_map_count)";
 }
